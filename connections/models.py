@@ -1,0 +1,176 @@
+"""Partner systems (Capacity Providers and Optimizers), their credentials and connection profile,
+and the record of every OSCP message in and out (which is also the outbox)."""
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from oscp_platform.crypto import EncryptedTextField
+
+from .choices import (
+    ConnectionState,
+    MeasurementMessage,
+    MessageDirection,
+    MessageStatus,
+    PartnerRole,
+    RegistrationStatus,
+    RequestIdHeaderPolicy,
+    TokenKind,
+)
+
+SECRET_FIELDS = ["oauth_client_secret", "partner_token", "static_headers"]
+
+
+class Partner(models.Model):
+    """The shared base of Capacity Providers and Capacity Optimizers (one table, ``role`` tells)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=32, choices=PartnerRole.choices)
+    name = models.CharField(max_length=64)
+    base_url = models.URLField(max_length=512, help_text="Partner's OSCP base URL, version included.")
+    oscp_version = models.CharField(max_length=16, default="2.0")
+    enabled = models.BooleanField(default=True)
+    registration_status = models.CharField(
+        max_length=16, choices=RegistrationStatus.choices, default=RegistrationStatus.PENDING
+    )
+    flexibility_provider_id = models.BigIntegerField(
+        null=True, blank=True, help_text="Id of the credential this partner uses to call us."
+    )
+    # Behaviour the partner required of us in its handshake (SolarUser `settings`).
+    settings = models.JSONField(default=dict, blank=True)
+    # Non-secret service properties (oauth-token-url, oauth-client-id, ...).
+    service_props = models.JSONField(default=dict, blank=True)
+    oauth_client_secret = EncryptedTextField(blank=True, default="")
+    # The token we present when calling the partner (given at registration or by staff).
+    partner_token = EncryptedTextField(blank=True, default="")
+
+    # Connection profile: partner dialects, kept as data at the protocol edge.
+    static_headers = EncryptedTextField(blank=True, default="", help_text="JSON object of extra headers.")
+    path_overrides = models.JSONField(default=dict, blank=True, help_text='e.g. {"handshake_acknowledge": "ack"}')
+    request_id_header_policy = models.CharField(
+        max_length=8, choices=RequestIdHeaderPolicy.choices, default=RequestIdHeaderPolicy.OURS
+    )
+    naive_times_as_utc = models.BooleanField(
+        default=False, help_text="Read times without a zone from this partner as UTC instead of rejecting them."
+    )
+    measurement_message = models.CharField(
+        max_length=8, choices=MeasurementMessage.choices, default=MeasurementMessage.GROUP
+    )
+    combined_asset_id = models.CharField(
+        max_length=64, blank=True, help_text="Report all assets of a group as one asset with this id."
+    )
+    forecast_cadence_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Expected forecast cadence; later forecasts are flagged stale."
+    )
+    # What we require of the partner when we start a handshake.
+    required_heartbeat_seconds = models.PositiveIntegerField(null=True, blank=True)
+    required_measurement_styles = models.JSONField(default=list, blank=True)
+
+    # Connection state (the lifecycle state machine lives in services).
+    connection_state = models.CharField(max_length=16, choices=ConnectionState.choices, default=ConnectionState.NEW)
+    connection_state_reason = models.CharField(max_length=255, blank=True)
+    connection_state_changed_at = models.DateTimeField(null=True, blank=True)
+    handshake_completed_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_received_at = models.DateTimeField(null=True, blank=True)
+    offline_mode_at = models.DateTimeField(null=True, blank=True, help_text="Partner is offline after this.")
+    last_heartbeat_sent_at = models.DateTimeField(null=True, blank=True)
+
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=SECRET_FIELDS)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["owner", "role"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_role_display()})"
+
+    @property
+    def is_provider(self) -> bool:
+        return self.role == PartnerRole.CAPACITY_PROVIDER
+
+
+class InboundToken(models.Model):
+    """A token a partner presents to us. Only its keyed digest and last 4 characters are kept."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="inbound_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    last4 = models.CharField(max_length=4)
+    kind = models.CharField(max_length=16, choices=TokenKind.choices)
+    created = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"••••{self.last4}"
+
+
+class Message(models.Model):
+    """Every OSCP message in and out. Outbound rows are the outbox: written in the transaction of
+    the change that caused them, sent by a Celery task queued on commit."""
+
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    group = models.ForeignKey(
+        "groups.CapacityGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    webhook = models.ForeignKey(
+        "forecasts.EnvelopeSubscription", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    direction = models.CharField(max_length=3, choices=MessageDirection.choices)
+    message_type = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=128)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    url = models.CharField(max_length=1024, blank=True)
+    headers = models.JSONField(default=dict, blank=True, help_text="Masked.")
+    body = models.JSONField(null=True, blank=True, help_text="Masked: no token appears here.")
+    sealed_body = EncryptedTextField(blank=True, default="", help_text="Outbound body with secrets, encrypted.")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True, help_text="No retry after this.")
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["partner", "direction", "request_id"]),
+            models.Index(fields=["partner", "-created"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "request_id"],
+                condition=models.Q(direction="in", status="accepted"),
+                name="inbound_request_once_per_partner",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.message_type} {self.request_id}"
+
+
+class MessageSegment(models.Model):
+    """One part of a segmented inbound message (X-Segment-Index / X-Segment-Count)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="segments")
+    message_type = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=128)
+    index = models.PositiveIntegerField()
+    count = models.PositiveIntegerField()
+    body = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["partner", "request_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "request_id", "index"], name="segment_once"),
+        ]

@@ -1,0 +1,185 @@
+"""Everything the platform needs, read from the environment (django-environ).
+
+Defaults work on a fresh machine with nothing running: SQLite under ``var/`` and a file-system
+Celery broker. Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and Redis.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+env_file = BASE_DIR / ".env"
+if env_file.exists():
+    env.read_env(str(env_file))
+
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-development-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "simple_history",
+    "django_celery_beat",
+    "oscp_platform",
+    "connections",
+    "groups",
+    "forecasts",
+    "measurements",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "oscp_platform.urls"
+WSGI_APPLICATION = "oscp_platform.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server, worker and beat share one file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+
+# --- Django REST framework --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "oscp_platform.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "oscp_platform.api.EnvelopePagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=100),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "oscp-platform",
+    "DESCRIPTION": "OSCP 2.0 Flexibility Provider: management API and protocol endpoints.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Secrets ----------------------------------------------------------------------------------
+# Key for the HMAC-SHA256 digests of tokens partners present to us.
+TOKEN_HMAC_KEY = env.str("TOKEN_HMAC_KEY", default=SECRET_KEY)
+# Key(s) for encrypting secrets we present to partners (Fernet). Comma separated; the first
+# encrypts, all decrypt, so a key can be rotated. Derived from SECRET_KEY when unset.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- OSCP --------------------------------------------------------------------------------------
+# The base URL partners call us at; sent in our register messages.
+OSCP_PUBLIC_BASE_URL = env.str("OSCP_PUBLIC_BASE_URL", default="http://127.0.0.1:8000/oscp/fp/2.0")
+OSCP_HTTP_CONNECT_TIMEOUT = env.float("OSCP_HTTP_CONNECT_TIMEOUT", default=5.0)
+OSCP_HTTP_READ_TIMEOUT = env.float("OSCP_HTTP_READ_TIMEOUT", default=15.0)
+# Heartbeats we send announce offline_mode_at = now + this multiple of the negotiated interval.
+OSCP_OFFLINE_MULTIPLIER = env.float("OSCP_OFFLINE_MULTIPLIER", default=2.0)
+# Seconds between runs of the heartbeat dispatcher and the offline check.
+OSCP_HEARTBEAT_DISPATCH_SECONDS = env.float("OSCP_HEARTBEAT_DISPATCH_SECONDS", default=5.0)
+# How long an outbound message may keep being retried before it is dead.
+OSCP_MESSAGE_DEADLINE_SECONDS = env.int("OSCP_MESSAGE_DEADLINE_SECONDS", default=24 * 3600)
+# Message log rows older than this are pruned.
+OSCP_MESSAGE_RETENTION_DAYS = env.int("OSCP_MESSAGE_RETENTION_DAYS", default=90)
+# Segments of a split inbound message that never completes expire after this.
+OSCP_SEGMENT_EXPIRY_SECONDS = env.int("OSCP_SEGMENT_EXPIRY_SECONDS", default=3600)
+# Default fallback limits (kW) for groups with none of their own.
+OSCP_DEFAULT_FALLBACK_IMPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_IMPORT_KW", default=0.0)
+OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", default=0.0)
+# Meter readings older than this are pruned.
+MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
+
+# --- Celery ------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("out", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "out"),
+        "data_folder_out": str(_broker_dir / "out"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = 120
+CELERY_TASK_SOFT_TIME_LIMIT = 100
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every periodic job, declared in code. `manage.py sync_periodic_tasks` (run by `make run` and at
+# deploy) writes them into django-celery-beat's tables where the admin shows them.
+CELERY_BEAT_SCHEDULE: dict = {}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -1,0 +1,34 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from connections.choices import PartnerRole
+from connections.models import Partner
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pass-1234")
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+
+    owner = factory.SubFactory(UserFactory)
+    role = PartnerRole.CAPACITY_PROVIDER
+    name = factory.Sequence(lambda n: f"Partner {n}")
+    base_url = factory.Sequence(lambda n: f"https://partner{n}.example.com/oscp/cp/2.0")
+
+
+class CapacityProviderFactory(PartnerFactory):
+    role = PartnerRole.CAPACITY_PROVIDER
+
+
+class CapacityOptimizerFactory(PartnerFactory):
+    role = PartnerRole.CAPACITY_OPTIMIZER
+    base_url = factory.Sequence(lambda n: f"https://optimizer{n}.example.com/oscp/co/2.0")
