@@ -11,6 +11,11 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # OSCP 2.0 protocol endpoints, called by Capacity Providers and Optimizers.
+    path("oscp/fp/2.0/", include("connections.oscp.urls")),
+    # Management API (SolarUser OSCP API shape), called by internal tools.
     path(MANAGEMENT, include("connections.api.urls")),
     path(MANAGEMENT, include("groups.api.urls")),
+    path(MANAGEMENT, include("forecasts.api.urls")),
+    path(MANAGEMENT, include("measurements.api.urls")),
 ]

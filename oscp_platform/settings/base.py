@@ -172,7 +172,23 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every periodic job, declared in code. `manage.py sync_periodic_tasks` (run by `make run` and at
 # deploy) writes them into django-celery-beat's tables where the admin shows them.
-CELERY_BEAT_SCHEDULE: dict = {}
+_DISPATCH = OSCP_HEARTBEAT_DISPATCH_SECONDS
+CELERY_BEAT_SCHEDULE = {
+    "heartbeats-dispatch": {"task": "connections.heartbeats_dispatch", "schedule": _DISPATCH},
+    "partners-offline-check": {"task": "connections.partners_offline_check", "schedule": _DISPATCH},
+    "outbox-sweep": {"task": "connections.outbox_sweep", "schedule": env.int("OSCP_OUTBOX_SWEEP_SECONDS", default=30)},
+    "segments-expire": {"task": "connections.segments_expire", "schedule": 300},
+    "messages-prune": {"task": "connections.messages_prune", "schedule": 3600},
+    "groups-mode-check": {
+        "task": "forecasts.groups_mode_check",
+        "schedule": env.int("GROUP_MODE_CHECK_SECONDS", default=10),
+    },
+    "measurement-reports-dispatch": {
+        "task": "measurements.reports_dispatch",
+        "schedule": env.int("MEASUREMENT_DISPATCH_SECONDS", default=15),
+    },
+    "readings-prune": {"task": "measurements.readings_prune", "schedule": 3600},
+}
 
 LOGGING = {
     "version": 1,
