@@ -1,0 +1,1 @@
+"""Message log and outbox admin (read-only browse, retry)."""

@@ -1,0 +1,1 @@
+"""Partner admin: Capacity Providers and Optimizers."""
