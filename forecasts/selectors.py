@@ -237,3 +237,15 @@ def group_forecast_stale(*, group: CapacityGroup, now: datetime) -> bool | None:
         .first()
     )
     return last is None or last + timedelta(minutes=cadence) < now
+
+
+def forecast_in_force(*, group: CapacityGroup, at: datetime) -> Forecast | None:
+    """The forecast behind the group's import limit at ``at`` (else its export limit)."""
+    row = (
+        Envelope.objects.filter(group=group, quantity__in=[Quantity.IMPORT, Quantity.EXPORT], start__lte=at, end__gt=at)
+        .exclude(forecast=None)
+        .order_by("-quantity")
+        .select_related("forecast")
+        .first()
+    )
+    return row.forecast if row else None
