@@ -149,3 +149,23 @@ def test_stale_when_the_provider_cadence_has_passed(group, receive):
     receive(group, received_at=T0)
     assert group_forecast_stale(group=group, now=T0 + timedelta(minutes=10)) is False
     assert group_forecast_stale(group=group, now=T0 + timedelta(minutes=16)) is True
+
+
+def test_admin_operating_view_shows_mode_envelope_and_chart(admin_client, group, receive, at_time):
+    from django.utils import timezone
+
+    now = timezone.now()
+    receive(group, "CONSUMPTION", blocks(start=now - timedelta(minutes=5), capacity=13), received_at=now)
+    group.refresh_from_db()
+    page = admin_client.get(f"/admin/forecasts/groupoperation/{group.id}/operating/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and "normal" in html and "13" in html and "forecast #" in html
+    listing = admin_client.get("/admin/forecasts/groupoperation/")
+    assert listing.status_code == 200 and "Operating view" in listing.content.decode()
+
+
+def test_admin_envelope_and_forecast_lists_load(admin_client, group, receive):
+    receive(group, "CONSUMPTION", blocks(capacity=13))
+    for url in ("/admin/forecasts/envelope/", "/admin/forecasts/forecast/", "/admin/forecasts/groupmodechange/"):
+        assert admin_client.get(url).status_code == 200
