@@ -30,3 +30,45 @@ class BlockUnit(models.TextChoices):
     KW = "KW"
     WH = "WH"
     KWH = "KWH"
+
+
+# --- Operating envelopes (protocol-neutral: no OSCP names below this line) ---------------------
+
+
+class Quantity(models.TextChoices):
+    """What an envelope row limits (or, for ``optimum``, suggests)."""
+
+    IMPORT = "import"
+    EXPORT = "export"
+    OPTIMUM = "optimum"
+
+
+class EnvelopePhase(models.TextChoices):
+    ALL = "All"
+    A = "A"
+    B = "B"
+    C = "C"
+    UNKNOWN = "Unknown"
+
+
+class EnvelopeUnit(models.TextChoices):
+    KW = "kW"
+    A = "A"
+
+
+class EnvelopeReason(models.TextChoices):
+    FORECAST = "forecast"
+    FALLBACK = "fallback"
+    PROTECTIVE_STOP = "protective-stop"
+    DEFAULT = "default"
+
+
+class AdjustmentStatus(models.TextChoices):
+    AWAITING = "awaiting", "Awaiting a new forecast"
+    ANSWERED = "answered", "Answered by a forecast"
+
+
+class ComplianceOrigin(models.TextChoices):
+    PARTNER = "partner", "Reported by a partner"
+    TOOL = "tool", "Raised by staff or an internal tool"
+    SELF_CHECK = "self-check", "Found by the platform's own check"

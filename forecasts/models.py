@@ -1,12 +1,26 @@
-"""Capacity forecasts and their blocks as received (or sent), compliance errors, and the webhook
-subscriptions of internal tools."""
+"""Capacity forecasts and their blocks as received (or sent), the operating envelopes built from
+them, group mode changes, adjustment requests, compliance errors, and the webhook subscriptions
+of internal tools."""
 
+from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from groups.models import CapacityGroup
 from oscp_platform.crypto import EncryptedTextField
 
-from .choices import BlockUnit, ForecastMessage, ForecastType, PhaseIndicator
+from .choices import (
+    AdjustmentStatus,
+    BlockUnit,
+    ComplianceOrigin,
+    EnvelopePhase,
+    EnvelopeReason,
+    EnvelopeUnit,
+    ForecastMessage,
+    ForecastType,
+    PhaseIndicator,
+    Quantity,
+)
 
 
 class Forecast(models.Model):
@@ -22,6 +36,7 @@ class Forecast(models.Model):
     request_id = models.CharField(max_length=128)
     correlation_id = models.CharField(max_length=128, blank=True)
     received_at = models.DateTimeField(db_index=True)
+    all_zero = models.BooleanField(default=False, help_text="Every block has capacity 0 (a protective stop).")
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -53,10 +68,29 @@ class ComplianceError(models.Model):
     message = models.TextField()
     correlation_id = models.CharField(max_length=128, blank=True)
     forecasted_blocks = models.JSONField(default=list, blank=True)
+    origin = models.CharField(max_length=16, choices=ComplianceOrigin.choices, default=ComplianceOrigin.PARTNER)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outbound_message = models.ForeignKey(
+        "connections.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Self check: the measurement period that breached the import limit.
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    measured_kw = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    limit_kw = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "period_start", "period_end"],
+                condition=models.Q(origin="self-check"),
+                name="self_check_breach_once_per_period",
+            )
+        ]
 
 
 class EnvelopeSubscription(models.Model):
@@ -74,3 +108,100 @@ class EnvelopeSubscription(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class Envelope(models.Model):
+    """One limit of a group's operating envelope over [start, end): materialised from forecasts in
+    the transaction that received them, so reading the envelope in force is an index lookup.
+
+    Times not covered by a row fall back to the group's fallback limit or the platform default
+    (see ``forecasts.selectors``)."""
+
+    group = models.ForeignKey("groups.CapacityGroup", on_delete=models.CASCADE, related_name="envelopes")
+    microgrid_id = models.CharField(max_length=64, blank=True)
+    node_id = models.BigIntegerField(null=True, blank=True)
+    quantity = models.CharField(max_length=8, choices=Quantity.choices)
+    phase = models.CharField(max_length=8, choices=EnvelopePhase.choices, default=EnvelopePhase.ALL)
+    unit = models.CharField(max_length=4, choices=EnvelopeUnit.choices, default=EnvelopeUnit.KW)
+    value = models.DecimalField(max_digits=18, decimal_places=6)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=16, choices=EnvelopeReason.choices)
+    forecast = models.ForeignKey(Forecast, null=True, blank=True, on_delete=models.CASCADE, related_name="envelopes")
+    rule = models.CharField(max_length=64, blank=True, help_text="The rule a limit came from when not a forecast.")
+
+    class Meta:
+        ordering = ["start", "quantity", "phase"]
+        indexes = [
+            models.Index(fields=["group", "quantity", "end", "start"]),
+            models.Index(fields=["microgrid_id", "node_id", "end"]),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} {self.phase} {self.value} {self.unit} [{self.start:%Y-%m-%d %H:%M}, {self.end:%H:%M})"
+
+
+class EnvelopeState(models.Model):
+    """What was last built and announced for a group: the offline cut-over the schedule was built
+    with, and the envelope in force that subscribers were last told about."""
+
+    group = models.OneToOneField(
+        "groups.CapacityGroup", on_delete=models.CASCADE, primary_key=True, related_name="envelope_state"
+    )
+    offline_since = models.DateTimeField(null=True, blank=True)
+    in_force = models.JSONField(default=dict, blank=True)
+    in_force_since = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+
+class GroupModeChange(models.Model):
+    group = models.ForeignKey("groups.CapacityGroup", on_delete=models.CASCADE, related_name="mode_changes")
+    from_mode = models.CharField(max_length=16)
+    to_mode = models.CharField(max_length=16)
+    reason = models.CharField(max_length=255)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.from_mode} → {self.to_mode} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class AdjustmentRequest(models.Model):
+    """A request to the Capacity Provider for different limits; answered by its next forecast."""
+
+    group = models.ForeignKey("groups.CapacityGroup", on_delete=models.CASCADE, related_name="adjustments")
+    type = models.CharField(max_length=24, choices=ForecastType.choices)
+    forecasted_blocks = models.JSONField(default=list)
+    request_id = models.CharField(max_length=128)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    relayed_from = models.ForeignKey(
+        "connections.Partner", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outbound_message = models.ForeignKey(
+        "connections.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.AWAITING)
+    answer = models.ForeignKey(Forecast, null=True, blank=True, on_delete=models.SET_NULL, related_name="answers")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["group", "status"])]
+
+    def __str__(self):
+        return f"Adjust {self.type} for {self.group_id} ({self.request_id})"
+
+
+class GroupOperation(CapacityGroup):
+    """Admin-only proxy: the operating view of a capacity group (mode, envelope, chart)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "group operating view"
+        verbose_name_plural = "group operating views"

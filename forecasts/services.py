@@ -1,10 +1,199 @@
-"""Writes on forecasts."""
+"""Writes on forecasts, operating envelopes, group modes, adjustments and compliance errors."""
 
+import secrets
+import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
-from .models import Forecast, ForecastBlock
+from connections.services import outbox_enqueue
+from groups.models import CapacityGroup
+
+from .choices import AdjustmentStatus, ComplianceOrigin, ForecastMessage, ForecastType, Quantity
+from .envelopes import Block, Source, schedule_pieces
+from .models import (
+    AdjustmentRequest,
+    ComplianceError,
+    Envelope,
+    EnvelopeState,
+    EnvelopeSubscription,
+    Forecast,
+    ForecastBlock,
+)
+from .oscp.wire import forecast_body, wire_blocks
+from .selectors import (
+    FOREVER,
+    QUANTITY_TYPES,
+    TYPE_QUANTITY,
+    envelope_in_force,
+    envelope_pieces,
+    forecast_sources,
+    in_force_signature,
+    mode_decide,
+    provider_offline_since,
+)
+
+ENVELOPE_CHANGED = "envelope_changed"
+COMPLIANCE_ERROR = "group_capacity_compliance_error"
+
+
+def _state_lock(*, group: CapacityGroup, skip_locked: bool = False) -> EnvelopeState | None:
+    """Lock the group's envelope state row (one writer per group at a time)."""
+    EnvelopeState.objects.get_or_create(group=group)
+    return EnvelopeState.objects.select_for_update(skip_locked=skip_locked).filter(group=group).first()
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[list[datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _uncovered(window: tuple[datetime, datetime], covered: list[tuple[datetime, datetime]]):
+    gaps, cursor = [], window[0]
+    for start, end in _merged(covered):
+        if start > cursor:
+            gaps.append((cursor, min(start, window[1])))
+        cursor = max(cursor, end)
+    if cursor < window[1]:
+        gaps.append((cursor, window[1]))
+    return [(a, b) for a, b in gaps if a < b]
+
+
+def envelopes_rebuild(
+    *,
+    group: CapacityGroup,
+    quantity: str,
+    start: datetime,
+    end: datetime,
+    offline_since: datetime | None,
+    newest: Source | None = None,
+) -> int:
+    """Recompute the group's ``quantity`` rows over [start, end) from the stored forecasts.
+
+    ``newest`` is a just-received schedule known to be the newest of its kind: older ones are then
+    only read where it has no block. Rows reaching outside the range are trimmed, not lost."""
+    normal_types, fallback_types = QUANTITY_TYPES[quantity]
+    window = (start, end)
+    if newest is not None and offline_since is None:
+        ranges = _uncovered(window, [(b.start, b.end) for b in newest.blocks])
+        sources = forecast_sources(group=group, types=normal_types, ranges=ranges)
+        normal = [s for t in normal_types for s in sources[t] if s.id != newest.id] + [newest]
+        fallback: list[Source] = []
+    else:
+        sources = forecast_sources(group=group, types=normal_types + fallback_types, ranges=[window])
+        normal = [s for t in normal_types for s in sources[t]]
+        fallback = [s for t in fallback_types for s in sources[t]]
+    pieces = schedule_pieces(
+        sources=normal,
+        fallback_sources=fallback,
+        start=start,
+        end=end,
+        offline_since=offline_since if quantity != Quantity.OPTIMUM else None,
+        stop_on_all_zero=quantity == Quantity.IMPORT,
+    )
+
+    overlapping = list(Envelope.objects.filter(group=group, quantity=quantity, end__gt=start, start__lt=end))
+    keep = []
+    for row in overlapping:
+        for part_start, part_end in ((row.start, start), (end, row.end)):
+            if part_start < part_end:
+                keep.append(
+                    Envelope(
+                        group=group,
+                        microgrid_id=row.microgrid_id,
+                        node_id=row.node_id,
+                        quantity=quantity,
+                        phase=row.phase,
+                        unit=row.unit,
+                        value=row.value,
+                        start=part_start,
+                        end=part_end,
+                        reason=row.reason,
+                        forecast_id=row.forecast_id,
+                        rule=row.rule,
+                    )
+                )
+    if overlapping:
+        Envelope.objects.filter(id__in=[row.id for row in overlapping]).delete()
+    Envelope.objects.bulk_create(
+        keep
+        + [
+            Envelope(
+                group=group,
+                microgrid_id=group.microgrid_id,
+                node_id=group.node_id,
+                quantity=quantity,
+                phase=piece.phase,
+                unit=piece.unit,
+                value=piece.value,
+                start=piece.start,
+                end=piece.end,
+                reason=piece.reason,
+                forecast_id=piece.source_id,
+                rule=piece.rule,
+            )
+            for piece in pieces
+        ]
+    )
+    return len(pieces)
+
+
+def _offline_schedule_sync(*, group: CapacityGroup, state: EnvelopeState, offline_since: datetime | None) -> None:
+    """Rebuild import and export from the offline cut-over on when the partner's state changed."""
+    if state.offline_since == offline_since:
+        return
+    candidates = [t for t in (state.offline_since, offline_since) if t is not None]
+    start = min(candidates)
+    for quantity in (Quantity.IMPORT, Quantity.EXPORT):
+        envelopes_rebuild(group=group, quantity=quantity, start=start, end=FOREVER, offline_since=offline_since)
+    state.offline_since = offline_since
+
+
+def _announce(*, group: CapacityGroup, state: EnvelopeState, now: datetime) -> dict:
+    """Record a mode change and tell subscribers when the envelope in force changed."""
+    offline_since = state.offline_since
+    envelope = envelope_in_force(group=group, at=now)
+    mode, reason = mode_decide(
+        envelope=envelope, offline_since=offline_since, provider_name=group.capacity_provider.name
+    )
+    if mode != group.mode:
+        group.mode_changes.create(from_mode=group.mode, to_mode=mode, reason=reason[:255], at=now)
+        group.mode, group.mode_since, group.mode_reason = mode, now, reason[:255]
+        group._change_reason = f"mode {mode}: {reason}"[:255]
+        group.save(update_fields=["mode", "mode_since", "mode_reason", "modified"])
+        envelope["mode"], envelope["modeSince"] = mode, envelope["at"]
+    if in_force_signature(envelope) != in_force_signature(state.in_force or {}):
+        state.in_force, state.in_force_since = envelope, now
+        body = {"event": ENVELOPE_CHANGED, "envelope": envelope}
+        for subscription in group.subscriptions.filter(enabled=True):
+            outbox_enqueue(partner=None, webhook=subscription, group=group, message_type=ENVELOPE_CHANGED, body=body)
+    state.checked_at = now
+    state.save()
+    return envelope
+
+
+@transaction.atomic
+def group_mode_refresh(*, group_id: int, now: datetime | None = None) -> dict | None:
+    """Recompute a group's mode and envelope in force; rebuild its schedule when its provider
+    went offline or recovered; record changes and fire webhooks. Skips a group another worker
+    holds (returns None)."""
+    now = now or timezone.now()
+    group = CapacityGroup.objects.select_related("capacity_provider").filter(id=group_id).first()
+    if group is None:
+        return None
+    state = _state_lock(group=group, skip_locked=True)
+    if state is None:
+        return None
+    offline_since = provider_offline_since(group=group, now=now, state=state)
+    _offline_schedule_sync(group=group, state=state, offline_since=offline_since)
+    return _announce(group=group, state=state, now=now)
 
 
 @transaction.atomic
@@ -21,7 +210,13 @@ def forecast_receive(
     correlation_id: str = "",
 ) -> Forecast:
     """Store a forecast received for ``group``. ``blocks`` are plain dicts with ``capacity``,
-    ``phase``, ``unit``, ``start_time``, ``end_time`` (validated, timezone-aware)."""
+    ``phase``, ``unit``, ``start_time``, ``end_time`` (validated, timezone-aware).
+
+    An update from the group's provider (or staff) rebuilds the operating envelope over the
+    forecast's time range, updates the group mode, tells webhook subscribers when the envelope in
+    force changed, answers pending adjustment requests and is forwarded to the group's optimizer
+    with the same request id. An adjustment from the optimizer is relayed to the provider; one
+    from anyone else is only stored. ``received_at`` is taken as the newest of its kind."""
     forecast = Forecast.objects.create(
         group=group,
         sender=sender,
@@ -31,6 +226,249 @@ def forecast_receive(
         request_id=request_id,
         correlation_id=correlation_id,
         received_at=received_at,
+        all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
     )
     ForecastBlock.objects.bulk_create(ForecastBlock(forecast=forecast, **block) for block in blocks)
+
+    sender_id = getattr(sender, "id", None)
+    optimizer = group.capacity_optimizer
+    from_optimizer = optimizer is not None and sender_id == optimizer.id
+    body = (message.body if message is not None and message.body else None) or forecast_body(
+        group_id=group.identifier, forecast_type=forecast_type, blocks=blocks
+    )
+
+    if message_type == ForecastMessage.ADJUST:
+        if from_optimizer:
+            adjustment_relay(group=group, optimizer=optimizer, forecast=forecast, body=body)
+        return forecast
+
+    from_provider = sender_id is None or sender_id == group.capacity_provider_id
+    if from_provider or forecast_type == ForecastType.OPTIMUM:
+        state = _state_lock(group=group)
+        now = timezone.now()
+        offline_since = provider_offline_since(group=group, now=now, state=state)
+        _offline_schedule_sync(group=group, state=state, offline_since=offline_since)
+        quantity = TYPE_QUANTITY[forecast_type]
+        is_fallback = forecast_type in (ForecastType.FALLBACK_CONSUMPTION, ForecastType.FALLBACK_GENERATION)
+        if blocks and (not is_fallback or offline_since is not None):
+            newest = Source(
+                id=forecast.id,
+                received_at=received_at,
+                all_zero=forecast.all_zero,
+                blocks=[Block(b["capacity"], b["phase"], b["unit"], b["start_time"], b["end_time"]) for b in blocks],
+            )
+            envelopes_rebuild(
+                group=group,
+                quantity=quantity,
+                start=min(b.start for b in newest.blocks),
+                end=FOREVER if is_fallback else max(b.end for b in newest.blocks),
+                offline_since=offline_since,
+                newest=None if is_fallback else newest,
+            )
+        _announce(group=group, state=state, now=now)
+
+    if from_provider and sender_id is not None:
+        adjustments_answer(group=group, forecast=forecast)
+
+    if optimizer is not None and optimizer.enabled and not from_optimizer:
+        outbox_enqueue(partner=optimizer, message_type=message_type, body=body, request_id=request_id, group=group)
     return forecast
+
+
+def adjustments_answer(*, group: CapacityGroup, forecast: Forecast) -> int:
+    """Link the provider's forecast to the adjustment request it answers: the one it correlates
+    to, else every request of the group still awaiting an answer."""
+    awaiting = AdjustmentRequest.objects.filter(group=group, status=AdjustmentStatus.AWAITING)
+    if forecast.correlation_id and awaiting.filter(request_id=forecast.correlation_id).exists():
+        awaiting = awaiting.filter(request_id=forecast.correlation_id)
+    return awaiting.update(status=AdjustmentStatus.ANSWERED, answer=forecast, answered_at=forecast.received_at)
+
+
+@transaction.atomic
+def adjustment_request(
+    *,
+    group: CapacityGroup,
+    forecast_type: str,
+    blocks: list[dict],
+    correlation_id: str = "",
+    requested_by=None,
+) -> AdjustmentRequest:
+    """Ask the group's Capacity Provider for different limits (adjust_group_capacity_forecast)."""
+    request_id = str(uuid.uuid4())
+    body = forecast_body(group_id=group.identifier, forecast_type=forecast_type, blocks=blocks)
+    message = outbox_enqueue(
+        partner=group.capacity_provider,
+        message_type=ForecastMessage.ADJUST,
+        body=body,
+        request_id=request_id,
+        correlation_id=correlation_id,
+        group=group,
+    )
+    return AdjustmentRequest.objects.create(
+        group=group,
+        type=forecast_type,
+        forecasted_blocks=body["forecasted_blocks"],
+        request_id=request_id,
+        correlation_id=correlation_id,
+        requested_by=requested_by,
+        outbound_message=message,
+    )
+
+
+def adjustment_relay(*, group: CapacityGroup, optimizer, forecast: Forecast, body: dict) -> AdjustmentRequest:
+    """Relay an optimizer's adjustment to the provider with its request id."""
+    message = outbox_enqueue(
+        partner=group.capacity_provider,
+        message_type=ForecastMessage.ADJUST,
+        body=body,
+        request_id=forecast.request_id,
+        correlation_id=forecast.correlation_id,
+        group=group,
+    )
+    return AdjustmentRequest.objects.create(
+        group=group,
+        type=forecast.type,
+        forecasted_blocks=body.get("forecasted_blocks", []),
+        request_id=forecast.request_id,
+        correlation_id=forecast.correlation_id,
+        relayed_from=optimizer,
+        outbound_message=message,
+    )
+
+
+@transaction.atomic
+def compliance_error_raise(
+    *,
+    group: CapacityGroup,
+    forecast: Forecast,
+    message: str,
+    blocks: list[dict] | None = None,
+    raised_by=None,
+) -> ComplianceError:
+    """Tell the group's provider we cannot comply with ``forecast`` (X-Correlation-ID = its
+    request id)."""
+    body: dict = {"message": message}
+    if blocks:
+        body["forecasted_blocks"] = wire_blocks(blocks)
+    outbound = outbox_enqueue(
+        partner=group.capacity_provider,
+        message_type=COMPLIANCE_ERROR,
+        body=body,
+        correlation_id=forecast.request_id,
+        group=group,
+    )
+    return ComplianceError.objects.create(
+        group=group,
+        forecast=forecast,
+        message=message,
+        correlation_id=forecast.request_id,
+        forecasted_blocks=body.get("forecasted_blocks", []),
+        origin=ComplianceOrigin.TOOL,
+        raised_by=raised_by,
+        outbound_message=outbound,
+    )
+
+
+def _import_kw(pieces) -> Decimal | None:
+    """The group's import limit in kW from the pieces in force together: the all-phase limit, or
+    the sum of per-phase kW limits; None when a limit is in amps (not comparable with kW)."""
+    if any(p.unit != "kW" for p in pieces):
+        return None
+    every = [p.value for p in pieces if p.phase == "All"]
+    return min(every) if every else sum((p.value for p in pieces), Decimal(0))
+
+
+@transaction.atomic
+def compliance_check(
+    *, group: CapacityGroup, period_start: datetime, period_end: datetime, measured_kw: Decimal | float
+) -> ComplianceError | None:
+    """Record a breach when ``measured_kw`` (average power over the whole measurement period)
+    exceeds the import limit over that period (time-weighted where the limit changes within it).
+    With ``group.report_compliance_breaches`` the provider is told, correlated to the forecast
+    the limit came from. Called by the measurements app once per group and aggregated period;
+    calling it again for the same period records nothing new."""
+    measured = Decimal(str(measured_kw))
+    imports = envelope_pieces(group=group, start=period_start, end=period_end)[Quantity.IMPORT]
+    bounds = sorted({period_start, period_end} | {p.start for p in imports} | {p.end for p in imports})
+    bounds = [b for b in bounds if period_start <= b <= period_end]
+    allowed, seconds, sources = Decimal(0), Decimal((period_end - period_start).total_seconds()), {}
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        in_force = [p for p in imports if p.start <= start and p.end >= end]
+        limit = _import_kw(in_force)
+        if limit is None:
+            return None
+        allowed += limit * Decimal((end - start).total_seconds())
+        for piece in in_force:
+            if piece.source_id:
+                sources[piece.source_id] = piece
+    limit_kw = (allowed / seconds).quantize(Decimal("0.000001")) if seconds else Decimal(0)
+    if measured <= limit_kw:
+        return None
+    existing = ComplianceError.objects.filter(
+        group=group, origin=ComplianceOrigin.SELF_CHECK, period_start=period_start, period_end=period_end
+    ).first()
+    if existing:
+        return existing
+    forecast = Forecast.objects.filter(id__in=list(sources)).first() if sources else None
+    text = (
+        f"Measured {measured} kW from {period_start:%Y-%m-%d %H:%M} to {period_end:%H:%M} UTC "
+        f"exceeds the import limit of {limit_kw} kW."
+    )
+    blocks = []
+    if forecast is not None:
+        blocks = list(
+            forecast.blocks.filter(start_time__lt=period_end, end_time__gt=period_start).values(
+                "capacity", "phase", "unit", "start_time", "end_time"
+            )
+        )
+    outbound = None
+    if group.report_compliance_breaches and forecast is not None:
+        body = {"message": text}
+        if blocks:
+            body["forecasted_blocks"] = wire_blocks(blocks)
+        outbound = outbox_enqueue(
+            partner=group.capacity_provider,
+            message_type=COMPLIANCE_ERROR,
+            body=body,
+            correlation_id=forecast.request_id,
+            group=group,
+        )
+    return ComplianceError.objects.create(
+        group=group,
+        forecast=forecast,
+        message=text,
+        correlation_id=forecast.request_id if forecast else "",
+        forecasted_blocks=wire_blocks(blocks),
+        origin=ComplianceOrigin.SELF_CHECK,
+        outbound_message=outbound,
+        period_start=period_start,
+        period_end=period_end,
+        measured_kw=measured,
+        limit_kw=limit_kw,
+    )
+
+
+# --- Webhook subscriptions ------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscription_create(*, group: CapacityGroup, url: str, secret: str = "", enabled: bool = True):
+    """Subscribe ``url`` to envelope changes of ``group``. Returns (subscription, secret): the
+    secret is generated when not given and is shown only this once."""
+    secret = secret or secrets.token_urlsafe(32)
+    subscription = EnvelopeSubscription.objects.create(group=group, url=url, secret=secret, enabled=enabled)
+    return subscription, secret
+
+
+@transaction.atomic
+def subscription_update(*, subscription: EnvelopeSubscription, **changes) -> EnvelopeSubscription:
+    for field in ("group", "url", "enabled", "secret"):
+        if field in changes and (field != "secret" or changes[field]):
+            setattr(subscription, field, changes[field])
+    subscription.save()
+    return subscription
+
+
+@transaction.atomic
+def subscription_delete(*, subscription: EnvelopeSubscription) -> None:
+    subscription.delete()

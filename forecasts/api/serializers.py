@@ -1,0 +1,172 @@
+"""Management API shapes for envelopes, webhook subscriptions, adjustments and compliance errors.
+
+Adjustments take a forecast-like body with camelCase keys and OSCP enum values:
+``{"type": "CONSUMPTION", "forecastedBlocks": [{"capacity": 10, "phase": "ALL", "unit": "KW",
+"startTime": "2024-01-01 10:00:00Z", "endTime": "2024-01-01 10:15:00Z"}], "correlationId": ""}``."""
+
+from rest_framework import serializers
+
+from groups.models import CapacityGroup
+from oscp_platform.api import TimestampField
+
+from ..choices import BlockUnit, ForecastType, PhaseIndicator
+from ..models import AdjustmentRequest, ComplianceError, EnvelopeSubscription, Forecast
+from . import schema  # noqa: F401  (registers the timestamp field's schema)
+
+MAX_BLOCKS = 10_000
+
+
+class EnvelopeQuerySerializer(serializers.Serializer):
+    groupId = serializers.IntegerField(required=False, help_text="Pick one group when the binding names several.")
+    microgridId = serializers.CharField(required=False, max_length=64)
+    nodeId = serializers.IntegerField(required=False)
+    at = TimestampField(required=False, help_text="Envelope in force at this time (default now).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Python keywords, so declared here rather than as class attributes.
+        self.fields["from"] = TimestampField(required=False)
+        self.fields["to"] = TimestampField(required=False)
+
+    def validate(self, attrs):
+        if not attrs.get("groupId") and not attrs.get("microgridId"):
+            raise serializers.ValidationError({"microgridId": "Give microgridId (and nodeId) or groupId."})
+        start, end = attrs.get("from"), attrs.get("to")
+        if (start is None) != (end is None):
+            raise serializers.ValidationError({"to" if end is None else "from": "Give both from and to."})
+        if start is not None and start >= end:
+            raise serializers.ValidationError({"to": "Must be after from."})
+        if start is not None and "at" in attrs:
+            raise serializers.ValidationError({"at": "Give either at, or from and to."})
+        return attrs
+
+
+class BlockSerializer(serializers.Serializer):
+    capacity = serializers.DecimalField(max_digits=18, decimal_places=6)
+    phase = serializers.ChoiceField(choices=PhaseIndicator.choices)
+    unit = serializers.ChoiceField(choices=BlockUnit.choices)
+    startTime = TimestampField()
+    endTime = TimestampField()
+
+    def validate(self, attrs):
+        if attrs["endTime"] <= attrs["startTime"]:
+            raise serializers.ValidationError({"endTime": "Must be after startTime."})
+        return {
+            "capacity": attrs["capacity"],
+            "phase": attrs["phase"],
+            "unit": attrs["unit"],
+            "start_time": attrs["startTime"],
+            "end_time": attrs["endTime"],
+        }
+
+
+class AdjustmentCreateSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=ForecastType.choices)
+    forecastedBlocks = BlockSerializer(many=True, allow_empty=False, max_length=MAX_BLOCKS)
+    correlationId = serializers.CharField(required=False, allow_blank=True, max_length=128, default="")
+
+
+class AdjustmentSerializer(serializers.ModelSerializer):
+    groupId = serializers.IntegerField(source="group_id")
+    requestId = serializers.CharField(source="request_id")
+    correlationId = serializers.CharField(source="correlation_id")
+    forecastedBlocks = serializers.JSONField(source="forecasted_blocks")
+    answerForecastId = serializers.IntegerField(source="answer_id", allow_null=True)
+    answeredAt = TimestampField(source="answered_at")
+    created = TimestampField()
+
+    class Meta:
+        model = AdjustmentRequest
+        fields = [
+            "id",
+            "groupId",
+            "type",
+            "forecastedBlocks",
+            "requestId",
+            "correlationId",
+            "status",
+            "answerForecastId",
+            "answeredAt",
+            "created",
+        ]
+
+
+class ComplianceErrorCreateSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=4000)
+    forecastId = serializers.IntegerField(
+        required=False, help_text="The forecast that cannot be met (default: the one behind the import limit now)."
+    )
+    forecastedBlocks = BlockSerializer(many=True, required=False, max_length=MAX_BLOCKS)
+
+    def __init__(self, *args, group=None, **kwargs):
+        self.group = group
+        super().__init__(*args, **kwargs)
+
+    def validate_forecastId(self, value):
+        forecast = Forecast.objects.filter(id=value, group=self.group).first()
+        if forecast is None:
+            raise serializers.ValidationError("No forecast with this id for this group.")
+        return forecast
+
+
+class ComplianceErrorSerializer(serializers.ModelSerializer):
+    groupId = serializers.IntegerField(source="group_id")
+    forecastId = serializers.IntegerField(source="forecast_id", allow_null=True)
+    correlationId = serializers.CharField(source="correlation_id")
+    forecastedBlocks = serializers.JSONField(source="forecasted_blocks")
+    periodStart = TimestampField(source="period_start")
+    periodEnd = TimestampField(source="period_end")
+    measuredKw = serializers.DecimalField(source="measured_kw", max_digits=18, decimal_places=6, allow_null=True)
+    limitKw = serializers.DecimalField(source="limit_kw", max_digits=18, decimal_places=6, allow_null=True)
+    created = TimestampField()
+
+    class Meta:
+        model = ComplianceError
+        fields = [
+            "id",
+            "groupId",
+            "forecastId",
+            "origin",
+            "message",
+            "correlationId",
+            "forecastedBlocks",
+            "periodStart",
+            "periodEnd",
+            "measuredKw",
+            "limitKw",
+            "created",
+        ]
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    configId = serializers.IntegerField(source="id", read_only=True)
+    groupId = serializers.PrimaryKeyRelatedField(source="group", queryset=CapacityGroup.objects.none())
+    secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        min_length=16,
+        max_length=256,
+        help_text="HMAC-SHA256 key for X-Signature; generated when omitted; returned only on create.",
+    )
+    created = TimestampField(read_only=True)
+    modified = TimestampField(read_only=True)
+
+    class Meta:
+        model = EnvelopeSubscription
+        fields = ["configId", "groupId", "url", "secret", "enabled", "created", "modified"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and request.user.is_authenticated:
+            self.fields["groupId"].queryset = CapacityGroup.objects.filter(owner=request.user)
+
+    def validate_url(self, value):
+        if not value.lower().startswith(("https://", "http://")):
+            raise serializers.ValidationError("Must be an http(s) URL.")
+        return value
+
+
+class SubscriptionCreatedSerializer(SubscriptionSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown only in this response.")

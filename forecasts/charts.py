@@ -1,0 +1,72 @@
+"""Server-side SVG geometry for the group operating view: limits as step lines by reason, and
+measured power where the measurements app knows it."""
+
+from datetime import datetime, timedelta
+
+from .choices import EnvelopeReason
+
+WIDTH, HEIGHT, PAD = 900, 260, 40
+COLOURS = {
+    EnvelopeReason.FORECAST: "#1f77b4",
+    EnvelopeReason.FALLBACK: "#ff7f0e",
+    EnvelopeReason.PROTECTIVE_STOP: "#d62728",
+    EnvelopeReason.DEFAULT: "#7f7f7f",
+    "measured": "#2ca02c",
+}
+
+
+def measured_series(*, group, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """(time, kW) points from the measurements app when it offers them (optional hook:
+    ``measurements.selectors.group_power_series(group=, start=, end=)``)."""
+    try:
+        from measurements.selectors import group_power_series  # noqa: PLC0415
+    except ImportError:
+        return []
+    return [(t, float(v)) for t, v in group_power_series(group=group, start=start, end=end)]
+
+
+def chart(*, pieces: dict, measured: list, now: datetime, hours: int = 24) -> dict:
+    start, end = now - timedelta(hours=hours), now + timedelta(hours=hours)
+    kw = [p for q in ("import", "export") for p in pieces[q] if p.unit == "kW" and p.phase == "All"]
+    top = max([float(p.value) for p in kw] + [v for _, v in measured] + [1.0]) * 1.1
+    span = (end - start).total_seconds()
+
+    def x(t):
+        t = min(max(t, start), end)
+        return round(PAD + (WIDTH - 2 * PAD) * (t - start).total_seconds() / span, 1)
+
+    def y(v, sign=1):
+        middle = HEIGHT / 2
+        return round(middle - sign * (middle - PAD / 2) * v / top, 1)
+
+    segments = []
+    for quantity, sign in (("import", 1), ("export", -1)):
+        for p in pieces[quantity]:
+            if p.unit != "kW" or p.phase != "All":
+                continue
+            segments.append(
+                {
+                    "x1": x(p.start),
+                    "x2": x(p.end),
+                    "y": y(float(p.value), sign),
+                    "colour": COLOURS[p.reason],
+                    "title": f"{quantity} {p.value} kW ({p.reason})",
+                }
+            )
+    points = " ".join(f"{x(t)},{y(v)}" for t, v in measured)
+    ticks = [
+        {"x": x(start + timedelta(hours=h)), "label": f"{(start + timedelta(hours=h)):%H:%M}"}
+        for h in range(0, 2 * hours + 1, 6)
+    ]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "zero_y": HEIGHT / 2,
+        "now_x": x(now),
+        "segments": segments,
+        "measured_points": points,
+        "measured_colour": COLOURS["measured"],
+        "ticks": ticks,
+        "top": round(top, 1),
+        "legend": [{"label": k, "colour": v} for k, v in COLOURS.items()],
+    }

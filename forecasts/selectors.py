@@ -1,0 +1,251 @@
+"""Reads on forecasts, operating envelopes and group modes."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from connections.choices import ConnectionState
+from groups.choices import GroupMode
+from groups.models import CapacityGroup
+from oscp_platform.api import timestamp_format
+
+from .choices import EnvelopeReason, ForecastMessage, ForecastType, Quantity
+from .envelopes import Block, Piece, Source, gap_pieces
+from .models import Envelope, EnvelopeState, Forecast, ForecastBlock
+
+# Which received schedules feed which quantity: (normal kinds, fallback kinds).
+QUANTITY_TYPES = {
+    Quantity.IMPORT: ([ForecastType.CONSUMPTION], [ForecastType.FALLBACK_CONSUMPTION]),
+    Quantity.EXPORT: ([ForecastType.GENERATION], [ForecastType.FALLBACK_GENERATION]),
+    Quantity.OPTIMUM: ([ForecastType.OPTIMUM], []),
+}
+TYPE_QUANTITY = {t: q for q, (normal, fallback) in QUANTITY_TYPES.items() for t in normal + fallback}
+LIMIT_TYPES = [ForecastType.CONSUMPTION, ForecastType.GENERATION]
+FOREVER = datetime.fromisoformat("9999-01-01T00:00:00+00:00")
+
+
+def fallback_limit(*, group: CapacityGroup, quantity: str) -> tuple[Decimal, str, str]:
+    """(value kW, reason, rule) of the limit that applies where no received block does."""
+    own = group.fallback_import_kw if quantity == Quantity.IMPORT else group.fallback_export_kw
+    if own is not None:
+        return Decimal(own), EnvelopeReason.FALLBACK, f"group-fallback-{quantity}"
+    default = (
+        settings.OSCP_DEFAULT_FALLBACK_IMPORT_KW
+        if quantity == Quantity.IMPORT
+        else settings.OSCP_DEFAULT_FALLBACK_EXPORT_KW
+    )
+    return Decimal(str(default)), EnvelopeReason.DEFAULT, f"platform-default-{quantity}"
+
+
+def forecast_sources(
+    *, group: CapacityGroup, types: list[str], ranges: list[tuple[datetime, datetime]]
+) -> dict[str, list[Source]]:
+    """The group's received schedules of ``types`` with their blocks overlapping ``ranges``,
+    by type. Limits count only from the group's Capacity Provider (or staff, sender unset)."""
+    result: dict[str, list[Source]] = {t: [] for t in types}
+    if not types or not ranges:
+        return result
+    overlap = Q()
+    for start, end in ranges:
+        overlap |= Q(start_time__lt=end, end_time__gt=start)
+    senders = Q(forecast__sender__isnull=True) | Q(forecast__sender_id=group.capacity_provider_id)
+    if ForecastType.OPTIMUM in types:
+        senders |= Q(forecast__type=ForecastType.OPTIMUM)
+    rows = (
+        ForecastBlock.objects.filter(
+            overlap,
+            senders,
+            forecast__group=group,
+            forecast__type__in=types,
+            forecast__message_type=ForecastMessage.UPDATE,
+        )
+        .values_list(
+            "forecast_id",
+            "forecast__type",
+            "forecast__received_at",
+            "forecast__all_zero",
+            "capacity",
+            "phase",
+            "unit",
+            "start_time",
+            "end_time",
+        )
+        .order_by()
+    )
+    by_id: dict[int, Source] = {}
+    for forecast_id, kind, received_at, all_zero, capacity, phase, unit, start, end in rows:
+        source = by_id.get(forecast_id)
+        if source is None:
+            source = by_id[forecast_id] = Source(id=forecast_id, received_at=received_at, all_zero=all_zero)
+            result[kind].append(source)
+        source.blocks.append(Block(capacity, phase, unit, start, end))
+    return result
+
+
+def provider_offline_since(*, group: CapacityGroup, now: datetime, state: EnvelopeState | None) -> datetime | None:
+    """Since when the group's Capacity Provider counts as offline, or None when online.
+
+    Offline: its last ``offline_mode_at`` has passed (unless a newer handshake superseded it), or
+    its connection is marked offline. Recovery needs a new handshake and then a new forecast:
+    until both have happened the group stays on the offline schedule it was put on."""
+    partner = group.capacity_provider
+    handshake = partner.handshake_completed_at
+    since = None
+    if partner.offline_mode_at and partner.offline_mode_at <= now:
+        if not (handshake and handshake > partner.offline_mode_at):
+            since = partner.offline_mode_at
+    if since is None and partner.connection_state == ConnectionState.OFFLINE:
+        since = partner.connection_state_changed_at or now
+    if state is not None and state.offline_since is not None:
+        recovered = (
+            handshake is not None
+            and handshake >= state.offline_since
+            and Forecast.objects.filter(
+                group=group,
+                sender=partner,
+                message_type=ForecastMessage.UPDATE,
+                type__in=LIMIT_TYPES,
+                received_at__gte=handshake,
+            ).exists()
+        )
+        if not recovered:
+            return state.offline_since
+    return since
+
+
+def _piece_of(row: Envelope) -> Piece:
+    return Piece(row.start, row.end, row.phase, row.unit, row.value, row.reason, row.forecast_id, row.rule)
+
+
+def envelope_pieces(*, group: CapacityGroup, start: datetime, end: datetime) -> dict[str, list[Piece]]:
+    """Every limit of the group overlapping [start, end), by quantity; times no received block
+    covers are filled with the group's fallback or the platform default (import and export)."""
+    rows = Envelope.objects.filter(group=group, end__gt=start, start__lt=end).order_by("start", "phase")
+    result: dict[str, list[Piece]] = {q: [] for q in Quantity.values}
+    for row in rows:
+        result[row.quantity].append(_piece_of(row))
+    for quantity in (Quantity.IMPORT, Quantity.EXPORT):
+        value, reason, rule = fallback_limit(group=group, quantity=quantity)
+        covered = [(p.start, p.end) for p in result[quantity]]
+        result[quantity] = sorted(
+            result[quantity] + gap_pieces(covered, start=start, end=end, value=value, reason=reason, rule=rule),
+            key=lambda p: (p.start, p.phase),
+        )
+    return result
+
+
+def _gap_bounds(*, group: CapacityGroup, quantity: str, at: datetime) -> tuple[datetime | None, datetime | None]:
+    rows = Envelope.objects.filter(group=group, quantity=quantity)
+    before = rows.filter(end__lte=at).order_by("-end").values_list("end", flat=True).first()
+    after = rows.filter(start__gt=at).order_by("start").values_list("start", flat=True).first()
+    return before, after
+
+
+def envelope_in_force(*, group: CapacityGroup, at: datetime) -> dict:
+    """The envelope in force for ``group`` at ``at``: the import and export limits (per phase
+    where they are per phase), each with its reason and source; the optimum where one is known."""
+    in_force = {q: [] for q in Quantity.values}
+    for row in Envelope.objects.filter(group=group, start__lte=at, end__gt=at).order_by("phase"):
+        in_force[row.quantity].append(_piece_of(row))
+    for quantity in (Quantity.IMPORT, Quantity.EXPORT):
+        if not in_force[quantity]:
+            value, reason, rule = fallback_limit(group=group, quantity=quantity)
+            start, end = _gap_bounds(group=group, quantity=quantity, at=at)
+            in_force[quantity] = gap_pieces(
+                [], start=start or at, end=end or FOREVER, value=value, reason=reason, rule=rule
+            )
+    limits = in_force[Quantity.IMPORT] + in_force[Quantity.EXPORT]
+    start = max(p.start for p in limits)
+    end = min(p.end for p in limits)
+    return {
+        "groupId": group.id,
+        "microgridId": group.microgrid_id,
+        "nodeId": group.node_id,
+        "at": timestamp_format(at),
+        "mode": group.mode,
+        "modeSince": timestamp_format(group.mode_since),
+        "reason": in_force[Quantity.IMPORT][0].reason,
+        "start": timestamp_format(start),
+        "end": timestamp_format(end) if end != FOREVER else None,
+        "importLimits": [limit_dict(p) for p in in_force[Quantity.IMPORT]],
+        "exportLimits": [limit_dict(p) for p in in_force[Quantity.EXPORT]],
+        "optimum": [limit_dict(p) for p in in_force[Quantity.OPTIMUM]],
+    }
+
+
+def limit_dict(piece: Piece, quantity: str | None = None) -> dict:
+    data = {
+        "phase": piece.phase,
+        "unit": piece.unit,
+        "value": float(piece.value),
+        "reason": piece.reason,
+        "start": timestamp_format(piece.start),
+        "end": timestamp_format(piece.end) if piece.end != FOREVER else None,
+        "forecastId": piece.source_id,
+        "rule": piece.rule,
+    }
+    if quantity:
+        data = {"quantity": quantity, **data}
+    return data
+
+
+def in_force_signature(envelope: dict) -> list:
+    """What makes two envelopes in force 'the same' for subscribers: the mode and each limit's
+    value and reason (not the forecast it came from: a re-sent identical limit is no change)."""
+    return [envelope.get("mode")] + [
+        [key, item["phase"], item["unit"], item["value"], item["reason"]]
+        for key in ("importLimits", "exportLimits")
+        for item in envelope.get(key, [])
+    ]
+
+
+def mode_decide(*, envelope: dict, offline_since: datetime | None, provider_name: str) -> tuple[str, str]:
+    """(mode, reason) of a group given its envelope in force."""
+    if offline_since is not None:
+        return GroupMode.PARTNER_OFFLINE, f"{provider_name} offline since {timestamp_format(offline_since)}"
+    imports = envelope["importLimits"]
+    if imports and all(item["reason"] == EnvelopeReason.PROTECTIVE_STOP for item in imports):
+        return GroupMode.PROTECTIVE_STOP, f"all-zero profile in force (forecast {imports[0]['forecastId']})"
+    received = [
+        item
+        for item in envelope["importLimits"] + envelope["exportLimits"]
+        if item["reason"] in (EnvelopeReason.FORECAST, EnvelopeReason.PROTECTIVE_STOP)
+    ]
+    if received:
+        return GroupMode.NORMAL, "a received block covers now"
+    return GroupMode.FORECAST_GAP, "no received block covers now"
+
+
+def groups_for_binding(*, owner, microgrid_id: str, node_id: int | None = None) -> QuerySet[CapacityGroup]:
+    groups = CapacityGroup.objects.filter(owner=owner, microgrid_id=microgrid_id)
+    if node_id is not None:
+        groups = groups.filter(node_id=node_id)
+    return groups
+
+
+def group_forecast_stale(*, group: CapacityGroup, now: datetime) -> bool | None:
+    """True when the provider's forecast cadence has passed since its last forecast for the group;
+    None when the provider declares no cadence."""
+    cadence = group.capacity_provider.forecast_cadence_minutes
+    if not cadence:
+        return None
+    last = (
+        Forecast.objects.filter(group=group, sender_id=group.capacity_provider_id, message_type=ForecastMessage.UPDATE)
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    return last is None or last + timedelta(minutes=cadence) < now
+
+
+def forecast_in_force(*, group: CapacityGroup, at: datetime) -> Forecast | None:
+    """The forecast behind the group's import limit at ``at`` (else its export limit)."""
+    row = (
+        Envelope.objects.filter(group=group, quantity__in=[Quantity.IMPORT, Quantity.EXPORT], start__lte=at, end__gt=at)
+        .exclude(forecast=None)
+        .order_by("-quantity")
+        .select_related("forecast")
+        .first()
+    )
+    return row.forecast if row else None

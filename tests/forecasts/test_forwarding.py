@@ -1,0 +1,81 @@
+"""Forecasts for a group with a Capacity Optimizer are forwarded to it unchanged."""
+
+import pytest
+
+from connections.models import Message
+from forecasts.models import AdjustmentRequest, Envelope
+from tests.connections.factories import CapacityOptimizerFactory
+from tests.forecasts.conftest import blocks
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def optimizer(group):
+    group.capacity_optimizer = CapacityOptimizerFactory(owner=group.owner)
+    group.save()
+    return group.capacity_optimizer
+
+
+def forwarded():
+    return list(Message.objects.filter(message_type="update_group_capacity_forecast", direction="out"))
+
+
+def inbound_message(group, body, request_id):
+    return Message.objects.create(
+        partner=group.capacity_provider,
+        group=group,
+        direction="in",
+        message_type="update_group_capacity_forecast",
+        request_id=request_id,
+        status="accepted",
+        body=body,
+    )
+
+
+def test_provider_forecast_is_forwarded_with_same_body_and_request_id(group, optimizer, receive):
+    body = {
+        "group_id": group.identifier,
+        "type": "CONSUMPTION",
+        "forecasted_blocks": [{"capacity": 10, "x": "as sent"}],
+    }
+    message = inbound_message(group, body, "cp-req-1")
+    receive(group, "CONSUMPTION", blocks(), request_id="cp-req-1", message=message)
+    [row] = forwarded()
+    assert (row.partner, row.request_id, row.body) == (optimizer, "cp-req-1", body)
+
+
+@pytest.mark.parametrize(
+    "kind", ["CONSUMPTION", "GENERATION", "FALLBACK_CONSUMPTION", "FALLBACK_GENERATION", "OPTIMUM"]
+)
+def test_every_kind_from_the_provider_is_forwarded(group, optimizer, receive, kind):
+    receive(group, kind, blocks(capacity=5), request_id="r-1")
+    [row] = forwarded()
+    assert row.body["type"] == kind and row.body["forecasted_blocks"][0]["capacity"] == 5.0
+
+
+def test_optimum_from_the_optimizer_is_not_sent_back(group, optimizer, receive):
+    receive(group, "OPTIMUM", blocks(capacity=5), sender=optimizer)
+    assert forwarded() == []
+    assert Envelope.objects.filter(group=group, quantity="optimum").count() == 1
+
+
+def test_no_optimizer_no_forwarding(group, receive):
+    receive(group, "CONSUMPTION", blocks())
+    assert forwarded() == []
+
+
+def test_optimizer_adjustment_is_relayed_to_the_provider(group, optimizer, receive):
+    receive(
+        group,
+        "CONSUMPTION",
+        blocks(capacity=30),
+        sender=optimizer,
+        request_id="co-adj-1",
+        message_type="adjust_group_capacity_forecast",
+        correlation_id="cp-req-1",
+    )
+    relay = Message.objects.get(message_type="adjust_group_capacity_forecast", direction="out")
+    assert (relay.partner, relay.request_id, relay.correlation_id) == (group.capacity_provider, "co-adj-1", "cp-req-1")
+    assert AdjustmentRequest.objects.get().relayed_from == optimizer
+    assert not Envelope.objects.filter(group=group).exists()
