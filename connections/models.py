@@ -92,6 +92,36 @@ class Partner(models.Model):
         return self.role == PartnerRole.CAPACITY_PROVIDER
 
 
+class CapacityProviderManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(role=PartnerRole.CAPACITY_PROVIDER)
+
+
+class CapacityOptimizerManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(role=PartnerRole.CAPACITY_OPTIMIZER)
+
+
+class CapacityProvider(Partner):
+    """Partners in the Capacity Provider role (an admin entry of their own)."""
+
+    objects = CapacityProviderManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "capacity provider"
+
+
+class CapacityOptimizer(Partner):
+    """Partners in the Capacity Optimizer role (an admin entry of their own)."""
+
+    objects = CapacityOptimizerManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "capacity optimizer"
+
+
 class InboundToken(models.Model):
     """A token a partner presents to us. Only its keyed digest and last 4 characters are kept."""
 
