@@ -143,6 +143,7 @@ def partner_create(
     _partner_assign(partner, {"name": name, "base_url": base_url, **config})
     _history_by(partner, actor, "created")
     partner.save()
+    _history_by(partner, actor, "initial token issued")
     token = inbound_token_issue(partner=partner, kind=TokenKind.INITIAL)
     return partner, token
 
