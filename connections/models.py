@@ -122,6 +122,11 @@ class CapacityOptimizer(Partner):
         verbose_name = "capacity optimizer"
 
 
+# History is tracked on Partner; let the admin's history views of the proxies find it.
+for _proxy in (CapacityProvider, CapacityOptimizer):
+    _proxy._meta.simple_history_manager_attribute = Partner._meta.simple_history_manager_attribute
+
+
 class InboundToken(models.Model):
     """A token a partner presents to us. Only its keyed digest and last 4 characters are kept."""
 

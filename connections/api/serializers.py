@@ -1,9 +1,6 @@
 """Capacity Provider / Optimizer entities in the SolarUser OSCP API shape (camelCase)."""
 
-import re
-
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,24 +15,10 @@ from ..choices import (
 )
 from ..models import Partner
 from ..services import OAUTH_CLIENT_SECRET
+from ..validators import http_url, validate_path_overrides, validate_static_headers
 
 SUPPORTED_OSCP_VERSIONS = ["2.0"]
 OAUTH_TOKEN_URL = "oauth-token-url"
-
-# The OSCP message paths a partner may serve somewhere else (connection profile).
-OSCP_MESSAGE_PATHS = (
-    "register",
-    "handshake",
-    "handshake_acknowledge",
-    "heartbeat",
-    "update_group_capacity_forecast",
-    "adjust_group_capacity_forecast",
-    "group_capacity_compliance_error",
-    "update_group_measurements",
-    "update_asset_measurements",
-)
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-http_url = URLValidator(schemes=["http", "https"], message="Enter an absolute http(s) URL.")
 
 
 class PartnerSettingsSerializer(serializers.Serializer):
@@ -144,22 +127,17 @@ class PartnerSerializer(serializers.Serializer):
         return value
 
     def validate_pathOverrides(self, value):
-        unknown = sorted(set(value) - set(OSCP_MESSAGE_PATHS))
-        if unknown:
-            raise serializers.ValidationError(
-                f"Unknown message path(s): {', '.join(unknown)}. Known: {', '.join(OSCP_MESSAGE_PATHS)}."
-            )
-        for path in value.values():
-            if not path.strip("/") or any(c.isspace() for c in path):
-                raise serializers.ValidationError(f"Invalid path override {path!r}.")
+        try:
+            validate_path_overrides(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
         return {k: v.strip("/") for k, v in value.items()}
 
     def validate_staticHeaders(self, value):
-        for name, header_value in value.items():
-            if not HEADER_NAME.match(name):
-                raise serializers.ValidationError(f"Invalid header name {name!r}.")
-            if "\r" in header_value or "\n" in header_value:
-                raise serializers.ValidationError(f"Header {name} must not contain line breaks.")
+        try:
+            validate_static_headers(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
         return value
 
     def validate_requiredMeasurementStyles(self, value):
