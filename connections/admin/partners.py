@@ -229,7 +229,8 @@ class PartnerAdmin(SimpleHistoryAdmin):
             return
         owner = values.pop("owner", None) or form.cleaned_data["owner"]
         partner, token = partner_create(owner=owner, role=self.role, actor=request.user, **values)
-        obj.pk = obj.id = partner.pk
+        for field in Partner._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(partner, field.attname))
         obj._state.adding = False
         self._token_message(request, partner, token, "created")
 
