@@ -92,6 +92,41 @@ class Partner(models.Model):
         return self.role == PartnerRole.CAPACITY_PROVIDER
 
 
+class CapacityProviderManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(role=PartnerRole.CAPACITY_PROVIDER)
+
+
+class CapacityOptimizerManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(role=PartnerRole.CAPACITY_OPTIMIZER)
+
+
+class CapacityProvider(Partner):
+    """Partners in the Capacity Provider role (an admin entry of their own)."""
+
+    objects = CapacityProviderManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "capacity provider"
+
+
+class CapacityOptimizer(Partner):
+    """Partners in the Capacity Optimizer role (an admin entry of their own)."""
+
+    objects = CapacityOptimizerManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "capacity optimizer"
+
+
+# History is tracked on Partner; let the admin's history views of the proxies find it.
+for _proxy in (CapacityProvider, CapacityOptimizer):
+    _proxy._meta.simple_history_manager_attribute = Partner._meta.simple_history_manager_attribute
+
+
 class InboundToken(models.Model):
     """A token a partner presents to us. Only its keyed digest and last 4 characters are kept."""
 

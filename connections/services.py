@@ -1,7 +1,10 @@
 """Writes on partners, their credentials and the outbox."""
 
+import json
 import uuid
+from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -9,6 +12,8 @@ from oscp_platform.crypto import token_digest, token_generate
 
 from .choices import MessageDirection, MessageStatus, TokenKind
 from .models import InboundToken, Message, Partner
+
+OAUTH_CLIENT_SECRET = "oauth-client-secret"
 
 
 def inbound_token_issue(*, partner: Partner, kind: str = TokenKind.INITIAL) -> str:
@@ -62,3 +67,107 @@ def outbox_enqueue(
 
     transaction.on_commit(lambda: message_send.delay(message.id))
     return message
+
+
+# --- Partner configuration (management API and admin) -------------------------------------------
+
+# Configuration a Capacity Provider / Optimizer record holds, by model field name. Connection state,
+# registration outcome and negotiated settings are written by the lifecycle, not here.
+PARTNER_CONFIG_FIELDS = frozenset(
+    {
+        "name",
+        "base_url",
+        "oscp_version",
+        "enabled",
+        "registration_status",
+        "service_props",
+        "oauth_client_secret",
+        "partner_token",
+        "static_headers",
+        "path_overrides",
+        "request_id_header_policy",
+        "naive_times_as_utc",
+        "measurement_message",
+        "combined_asset_id",
+        "forecast_cadence_minutes",
+        "required_heartbeat_seconds",
+        "required_measurement_styles",
+    }
+)
+
+
+class PartnerInUse(Exception):
+    """The partner is still the provider or optimizer of capacity groups."""
+
+
+def _concrete(partner: Partner) -> Partner:
+    """History is tracked on ``Partner``; the role proxies (admin) are re-read as plain partners."""
+    if type(partner) is Partner:
+        return partner
+    return Partner.objects.get(pk=partner.pk)
+
+
+def _partner_assign(partner: Partner, values: dict[str, Any]) -> None:
+    unknown = set(values) - PARTNER_CONFIG_FIELDS
+    if unknown:
+        raise TypeError(f"Not partner configuration: {', '.join(sorted(unknown))}")
+    for field, value in values.items():
+        if field == "static_headers":
+            value = json.dumps(value, sort_keys=True) if value else ""
+        elif field == "service_props":
+            # The client secret is kept encrypted in its own column, never among the properties.
+            value = {k: v for k, v in (value or {}).items() if k != OAUTH_CLIENT_SECRET}
+        setattr(partner, field, value)
+
+
+def _history_by(instance, actor, reason: str) -> None:
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        instance._history_user = actor
+    instance._change_reason = reason
+
+
+@transaction.atomic
+def partner_create(
+    *,
+    owner: AbstractBaseUser,
+    role: str,
+    name: str,
+    base_url: str,
+    actor: AbstractBaseUser | None = None,
+    **config: Any,
+) -> tuple[Partner, str]:
+    """Create a Capacity Provider or Optimizer and issue the token it will present to us.
+
+    Returns the partner and the token's plaintext, which is shown once and never stored."""
+    partner = Partner(owner=owner, role=role)
+    _partner_assign(partner, {"name": name, "base_url": base_url, **config})
+    _history_by(partner, actor, "created")
+    partner.save()
+    _history_by(partner, actor, "initial token issued")
+    token = inbound_token_issue(partner=partner, kind=TokenKind.INITIAL)
+    return partner, token
+
+
+@transaction.atomic
+def partner_update(*, partner: Partner, actor: AbstractBaseUser | None = None, **changes: Any) -> Partner:
+    """Set the given configuration fields (the management API passes all of them: full replace)."""
+    partner = _concrete(partner)
+    _partner_assign(partner, changes)
+    _history_by(partner, actor, "updated")
+    partner.save()
+    return partner
+
+
+@transaction.atomic
+def partner_delete(*, partner: Partner, actor: AbstractBaseUser | None = None) -> None:
+    """Delete a partner, its tokens and its connection profile; groups must be moved off it first."""
+    partner = _concrete(partner)
+    in_use = [
+        *partner.provider_groups.values_list("identifier", flat=True)[:6],
+        *partner.optimizer_groups.values_list("identifier", flat=True)[:6],
+    ]
+    if in_use:
+        names = ", ".join(in_use[:5]) + (", ..." if len(in_use) > 5 else "")
+        raise PartnerInUse(f"{partner.name} is still used by capacity groups: {names}.")
+    _history_by(partner, actor, "deleted")
+    partner.delete()

@@ -1,1 +1,218 @@
+"""Admin for capacity groups (with their assets inline) and assets. Saves go through
+``groups.services`` so the admin, the API and tasks share one code path."""
 
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from simple_history.admin import SimpleHistoryAdmin
+
+from connections.choices import PartnerRole
+
+from .api.serializers import EnergySettingsSerializer, InstantaneousSettingsSerializer
+from .models import Asset, CapacityGroup
+from .services import (
+    ASSET_CONFIG_FIELDS,
+    GROUP_CONFIG_FIELDS,
+    asset_create,
+    asset_delete,
+    asset_update,
+    group_create,
+    group_delete,
+    group_update,
+)
+
+
+def _check_settings(serializer_class, value):
+    if value in (None, ""):
+        return None
+    serializer = serializer_class(data=value)
+    if not serializer.is_valid():
+        problems = "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in serializer.errors.items())
+        raise ValidationError(problems)
+    return dict(serializer.validated_data)
+
+
+class AssetAdminForm(forms.ModelForm):
+    class Meta:
+        model = Asset
+        fields = [
+            "group",
+            "name",
+            "identifier",
+            "audience",
+            "enabled",
+            "node_id",
+            "source_id",
+            "category",
+            "phase",
+            "instantaneous",
+            "energy",
+        ]
+
+    def clean_instantaneous(self):
+        return _check_settings(InstantaneousSettingsSerializer, self.cleaned_data.get("instantaneous"))
+
+    def clean_energy(self):
+        return _check_settings(EnergySettingsSerializer, self.cleaned_data.get("energy"))
+
+
+def _asset_values(form) -> dict:
+    return {f: v for f, v in form.cleaned_data.items() if f in ASSET_CONFIG_FIELDS}
+
+
+def _asset_save(request, asset, form, change) -> Asset:
+    values = _asset_values(form)
+    if change:
+        return asset_update(asset=asset, actor=request.user, **values)
+    saved = asset_create(actor=request.user, **values)
+    asset.pk = saved.pk
+    asset._state.adding = False
+    return saved
+
+
+class AssetInline(admin.TabularInline):
+    model = Asset
+    form = AssetAdminForm
+    extra = 0
+    fields = ["name", "identifier", "audience", "enabled", "node_id", "source_id", "category", "phase"]
+    show_change_link = True
+
+
+class CapacityGroupAdminForm(forms.ModelForm):
+    class Meta:
+        model = CapacityGroup
+        fields = [
+            "owner",
+            "name",
+            "identifier",
+            "enabled",
+            "capacity_provider",
+            "capacity_provider_measurement_period",
+            "capacity_optimizer",
+            "capacity_optimizer_measurement_period",
+            "microgrid_id",
+            "node_id",
+            "fallback_import_kw",
+            "fallback_export_kw",
+            "report_zero_when_no_data",
+            "combined_asset_id",
+            "report_compliance_breaches",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        roles = {
+            "capacity_provider": PartnerRole.CAPACITY_PROVIDER,
+            "capacity_optimizer": PartnerRole.CAPACITY_OPTIMIZER,
+        }
+        for field, role in roles.items():
+            if field in self.fields:
+                self.fields[field].queryset = self.fields[field].queryset.filter(role=role).select_related("owner")
+
+    def clean(self):
+        cleaned = super().clean()
+        owner = cleaned.get("owner") or (self.instance.owner if self.instance.pk else None)
+        for field in ("capacity_provider", "capacity_optimizer"):
+            partner = cleaned.get(field)
+            if owner is not None and partner is not None and partner.owner_id != owner.pk:
+                self.add_error(field, "Must belong to the group's owner.")
+        if cleaned.get("capacity_optimizer") and not cleaned.get("capacity_optimizer_measurement_period"):
+            self.add_error("capacity_optimizer_measurement_period", "Required when the group has a Capacity Optimizer.")
+        for field in ("fallback_import_kw", "fallback_export_kw"):
+            value = cleaned.get(field)
+            if value is not None and value < 0:
+                self.add_error(field, "Must not be negative.")
+        return cleaned
+
+
+@admin.register(CapacityGroup)
+class CapacityGroupAdmin(SimpleHistoryAdmin):
+    form = CapacityGroupAdminForm
+    inlines = [AssetInline]
+    list_display = [
+        "name",
+        "identifier",
+        "owner",
+        "capacity_provider",
+        "capacity_optimizer",
+        "enabled",
+        "mode",
+        "microgrid_id",
+        "node_id",
+        "assets_count",
+        "modified",
+    ]
+    list_filter = ["enabled", "mode", "capacity_provider_measurement_period"]
+    search_fields = ["name", "identifier", "microgrid_id", "owner__username", "capacity_provider__name"]
+    list_select_related = ["owner", "capacity_provider", "capacity_optimizer"]
+    readonly_fields = ["mode", "mode_since", "mode_reason", "created", "modified"]
+    history_list_display = ["mode", "enabled"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(assets_total=Count("assets"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "owner"] if obj is not None else self.readonly_fields
+
+    @admin.display(description="assets", ordering="assets_total")
+    def assets_count(self, group):
+        return group.assets_total
+
+    def save_model(self, request, obj, form, change):
+        values = {
+            f: form.cleaned_data[f] for f in form.Meta.fields if f in GROUP_CONFIG_FIELDS and f in form.cleaned_data
+        }
+        if change:
+            group_update(group=obj, actor=request.user, **values)
+            return
+        group = group_create(owner=form.cleaned_data["owner"], actor=request.user, **values)
+        obj.pk = group.pk
+        obj._state.adding = False
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Asset:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)
+        for asset in formset.deleted_objects:
+            asset_delete(asset=asset, actor=request.user)
+        for asset_form in formset.forms:
+            if asset_form in formset.deleted_forms or not asset_form.has_changed():
+                continue
+            values = {**_asset_values(asset_form), "group": form.instance}
+            if asset_form.instance.pk:
+                asset_update(asset=asset_form.instance, actor=request.user, **values)
+            else:
+                asset_create(actor=request.user, **values)
+
+    def delete_model(self, request, obj):
+        group_delete(group=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            group_delete(group=group, actor=request.user)
+
+
+@admin.register(Asset)
+class AssetAdmin(SimpleHistoryAdmin):
+    form = AssetAdminForm
+    list_display = ["name", "identifier", "group", "audience", "category", "phase", "enabled", "node_id", "source_id"]
+    list_filter = ["enabled", "audience", "category", "phase"]
+    search_fields = ["name", "identifier", "source_id", "group__identifier", "group__name"]
+    list_select_related = ["group"]
+    readonly_fields = ["created", "modified"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["group"].queryset = CapacityGroup.objects.select_related("owner")
+        return form
+
+    def save_model(self, request, obj, form, change):
+        _asset_save(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        asset_delete(asset=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for asset in queryset:
+            asset_delete(asset=asset, actor=request.user)

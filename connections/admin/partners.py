@@ -1,1 +1,277 @@
-"""Partner admin: Capacity Providers and Optimizers."""
+"""Partner admin: Capacity Providers and Optimizers.
+
+Secrets (the OAuth client secret, the token we present to the partner, static headers) are
+write-only here: the form shows them masked, blank keeps the stored value, a checkbox clears it.
+Every save goes through ``connections.services``; a new partner's token and a rotated token are
+shown once, in a message."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.utils.html import format_html_join
+from simple_history.admin import SimpleHistoryAdmin
+
+from oscp_platform.crypto import mask
+
+from ..choices import PartnerRole
+from ..models import CapacityOptimizer, CapacityProvider, Partner
+from ..services import (
+    OAUTH_CLIENT_SECRET,
+    PARTNER_CONFIG_FIELDS,
+    partner_create,
+    partner_delete,
+    partner_token_rotate,
+    partner_update,
+)
+from ..validators import http_url, validate_path_overrides, validate_static_headers
+
+# Write-only secrets: form field -> (model field, label).
+SECRETS = {
+    "new_oauth_client_secret": ("oauth_client_secret", "OAuth client secret"),
+    "new_partner_token": ("partner_token", "Token we present to the partner"),
+    "new_static_headers": ("static_headers", "Static headers"),
+}
+
+
+def _static_headers(partner: Partner) -> dict[str, str]:
+    try:
+        return json.loads(partner.static_headers) if partner.static_headers else {}
+    except ValueError:
+        return {}
+
+
+class PartnerAdminForm(forms.ModelForm):
+    base_url = forms.CharField(
+        label="Base URL", max_length=512, validators=[http_url], help_text=Partner._meta.get_field("base_url").help_text
+    )
+    new_oauth_client_secret = forms.CharField(
+        label="OAuth client secret", required=False, strip=True, widget=forms.PasswordInput(render_value=False)
+    )
+    clear_oauth_client_secret = forms.BooleanField(label="Remove the OAuth client secret", required=False)
+    new_partner_token = forms.CharField(
+        label="Token we present to the partner",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+    )
+    clear_partner_token = forms.BooleanField(label="Remove the token we present", required=False)
+    new_static_headers = forms.CharField(
+        label="Static headers",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "autocomplete": "off"}),
+        help_text='JSON object sent as extra headers on every call, e.g. {"apikey": "..."}.',
+    )
+    clear_static_headers = forms.BooleanField(label="Remove the static headers", required=False)
+
+    class Meta:
+        model = Partner
+        fields = [
+            "owner",
+            "name",
+            "base_url",
+            "oscp_version",
+            "enabled",
+            "registration_status",
+            "service_props",
+            "path_overrides",
+            "request_id_header_policy",
+            "naive_times_as_utc",
+            "measurement_message",
+            "combined_asset_id",
+            "forecast_cadence_minutes",
+            "required_heartbeat_seconds",
+            "required_measurement_styles",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        partner = self.instance
+        for form_field, (model_field, _label) in SECRETS.items():
+            current = getattr(partner, model_field, "") if partner.pk else ""
+            if model_field == "static_headers" and current:
+                shown = ", ".join(f"{name}: {mask(value)}" for name, value in _static_headers(partner).items())
+            else:
+                shown = mask(current)
+            base = self.fields[form_field].help_text
+            state = f"Currently set ({shown}). Leave blank to keep it." if current else "Not set."
+            self.fields[form_field].help_text = f"{base} {state}".strip()
+
+    def clean_service_props(self):
+        props = self.cleaned_data.get("service_props") or {}
+        if not isinstance(props, dict):
+            raise forms.ValidationError("Enter a JSON object.")
+        if OAUTH_CLIENT_SECRET in props:
+            raise forms.ValidationError("Put the client secret in the OAuth client secret field (it is write-only).")
+        return props
+
+    def clean_path_overrides(self):
+        overrides = self.cleaned_data.get("path_overrides") or {}
+        validate_path_overrides(overrides)
+        return {k: v.strip("/") for k, v in overrides.items()}
+
+    def clean_new_static_headers(self):
+        text = self.cleaned_data.get("new_static_headers", "").strip()
+        if not text:
+            return None
+        try:
+            headers = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError("Enter a JSON object of header names and values.") from exc
+        validate_static_headers(headers)
+        return headers
+
+    def service_values(self) -> dict:
+        """The configuration to hand to the services: the model fields plus any secret change."""
+        values = {f: self.cleaned_data[f] for f in self.Meta.fields if f in PARTNER_CONFIG_FIELDS}
+        for form_field, (model_field, _label) in SECRETS.items():
+            new = self.cleaned_data.get(form_field)
+            if new:
+                values[model_field] = new
+            elif self.cleaned_data.get(f"clear_{model_field}"):
+                values[model_field] = {} if model_field == "static_headers" else ""
+        return values
+
+
+class PartnerAdmin(SimpleHistoryAdmin):
+    role: str = ""
+    groups_relation: str = ""
+    form = PartnerAdminForm
+    list_display = [
+        "name",
+        "owner",
+        "enabled",
+        "registration_status",
+        "connection_state",
+        "last_heartbeat_received_at",
+        "groups_count",
+        "modified",
+    ]
+    list_filter = ["enabled", "registration_status", "connection_state", "measurement_message"]
+    search_fields = ["name", "base_url", "owner__username", "owner__email"]
+    list_select_related = ["owner"]
+    readonly_fields = [
+        "flexibility_provider_id",
+        "live_tokens",
+        "settings",
+        "connection_state",
+        "connection_state_reason",
+        "connection_state_changed_at",
+        "handshake_completed_at",
+        "last_heartbeat_received_at",
+        "last_heartbeat_sent_at",
+        "offline_mode_at",
+        "created",
+        "modified",
+    ]
+    actions = ["rotate_token"]
+    history_list_display = ["connection_state", "registration_status", "enabled"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ["owner", "name", "base_url", "oscp_version", "enabled", "registration_status"]}),
+            (
+                "Credentials",
+                {
+                    "fields": [
+                        "service_props",
+                        "new_oauth_client_secret",
+                        "clear_oauth_client_secret",
+                        "new_partner_token",
+                        "clear_partner_token",
+                    ]
+                },
+            ),
+            (
+                "Connection profile",
+                {
+                    "fields": [
+                        "new_static_headers",
+                        "clear_static_headers",
+                        "path_overrides",
+                        "request_id_header_policy",
+                        "naive_times_as_utc",
+                        "measurement_message",
+                        "combined_asset_id",
+                        "forecast_cadence_minutes",
+                        "required_heartbeat_seconds",
+                        "required_measurement_styles",
+                    ]
+                },
+            ),
+        ]
+        if obj is not None:
+            fieldsets.append(("Connection state", {"fields": self.readonly_fields}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a partner to another account would leave its groups behind.
+        return [*self.readonly_fields, "owner"] if obj is not None else self.readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(groups_total=Count(self.groups_relation, distinct=True))
+
+    @admin.display(description="groups", ordering="groups_total")
+    def groups_count(self, partner):
+        return partner.groups_total
+
+    @admin.display(description="live tokens (last 4)")
+    def live_tokens(self, partner):
+        tokens = partner.inbound_tokens.filter(retired_at__isnull=True)
+        return format_html_join(", ", "{} ({})", ((str(t), t.get_kind_display()) for t in tokens)) or "none"
+
+    def save_model(self, request, obj, form, change):
+        values = form.service_values()
+        if change:
+            partner_update(partner=obj, actor=request.user, **values)
+            return
+        owner = values.pop("owner", None) or form.cleaned_data["owner"]
+        partner, token = partner_create(owner=owner, role=self.role, actor=request.user, **values)
+        for field in Partner._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(partner, field.attname))
+        obj._state.adding = False
+        self._token_message(request, partner, token, "created")
+
+    def delete_model(self, request, obj):
+        partner_delete(partner=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for partner in queryset:
+            partner_delete(partner=partner, actor=request.user)
+
+    @admin.action(description="Rotate the token the partner presents to us (shown once)")
+    def rotate_token(self, request, queryset):
+        for partner in queryset:
+            token = partner_token_rotate(partner=partner)
+            self._token_message(request, partner, token, "rotated; the old token no longer works")
+
+    def _token_message(self, request, partner, token, what):
+        self.message_user(
+            request,
+            f"Token for {partner.name} {what}: {token} — copy it now and give it to the partner; "
+            "it is shown only this once.",
+            messages.WARNING,
+        )
+
+    def revert_disabled(self, request, obj=None):
+        # History holds no secrets: reverting would write a record without them.
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("Reverting a partner from history is disabled.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+@admin.register(CapacityProvider)
+class CapacityProviderAdmin(PartnerAdmin):
+    role = PartnerRole.CAPACITY_PROVIDER
+    groups_relation = "provider_groups"
+
+
+@admin.register(CapacityOptimizer)
+class CapacityOptimizerAdmin(PartnerAdmin):
+    role = PartnerRole.CAPACITY_OPTIMIZER
+    groups_relation = "optimizer_groups"
