@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -44,6 +45,15 @@ class TimestampField(serializers.Field):
         if value is None:
             self.fail("invalid")
         return value
+
+
+class TimestampFieldSchema(OpenApiSerializerFieldExtension):
+    """``TimestampField`` in the OpenAPI schema: a string like 2022-09-08 22:54:31.746647Z."""
+
+    target_class = TimestampField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "description": TIMESTAMP_HELP, "example": "2022-09-08 22:54:31.746647Z"}
 
 
 class EnvelopePagination(LimitOffsetPagination):

@@ -2,23 +2,12 @@
 schema), owner-scoped querysets, paging with ``?offset=&max=``, and writes through services."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from oscp_platform.api import TIMESTAMP_HELP, success
-
-
-class TimestampFieldSchema(OpenApiSerializerFieldExtension):
-    """``oscp_platform.api.TimestampField`` in the schema: a string like 2022-09-08 22:54:31.746647Z."""
-
-    target_class = "oscp_platform.api.TimestampField"
-
-    def map_serializer_field(self, auto_schema, direction):
-        return {"type": "string", "description": TIMESTAMP_HELP, "example": "2022-09-08 22:54:31.746647Z"}
-
+from oscp_platform.api import success
 
 _envelopes: dict[tuple[type, bool], type] = {}
 

@@ -11,7 +11,6 @@ from oscp_platform.api import TimestampField
 
 from ..choices import BlockUnit, ForecastType, PhaseIndicator
 from ..models import AdjustmentRequest, ComplianceError, EnvelopeSubscription, Forecast
-from . import schema  # noqa: F401  (registers the timestamp field's schema)
 
 MAX_BLOCKS = 10_000
 

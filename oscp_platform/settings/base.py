@@ -119,7 +119,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a choice set used by several fields.
-    "ENUM_NAME_OVERRIDES": {"MeasurementPeriodEnum": "groups.choices.MeasurementPeriod"},
+    "ENUM_NAME_OVERRIDES": {
+        "MeasurementPeriodEnum": "groups.choices.MeasurementPeriod",
+        "EnergyTypeEnum": "groups.choices.EnergyType",
+        "ForecastTypeEnum": "forecasts.choices.ForecastType",
+    },
 }
 
 # --- Secrets ----------------------------------------------------------------------------------
