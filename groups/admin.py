@@ -146,8 +146,15 @@ class CapacityGroupAdmin(SimpleHistoryAdmin):
     list_filter = ["enabled", "mode", "capacity_provider_measurement_period"]
     search_fields = ["name", "identifier", "microgrid_id", "owner__username", "capacity_provider__name"]
     list_select_related = ["owner", "capacity_provider", "capacity_optimizer"]
-    readonly_fields = ["mode", "mode_since", "mode_reason", "created", "modified"]
+    readonly_fields = ["operating_view", "mode", "mode_since", "mode_reason", "created", "modified"]
     history_list_display = ["mode", "enabled"]
+
+    @admin.display(description="operating view")
+    def operating_view(self, group):
+        """Mode, envelope in force and the 48-hour chart live on the group's operating view."""
+        from forecasts.admin import operating_view_link
+
+        return operating_view_link(group) if group.pk else "-"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(assets_total=Count("assets"))

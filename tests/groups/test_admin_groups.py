@@ -64,6 +64,9 @@ def test_change_add_and_history_pages_render(admin_client, django_assert_max_num
         response = admin_client.get(reverse("admin:groups_capacitygroup_change", args=[group.id]))
     assert response.status_code == 200
     assert asset.identifier in response.content.decode()  # inline
+    operating_view = reverse("admin:forecasts_groupoperation_view", args=[group.id])
+    assert operating_view in response.content.decode()
+    assert admin_client.get(operating_view).status_code == 200
     with django_assert_max_num_queries(15):
         assert admin_client.get(reverse("admin:groups_capacitygroup_add")).status_code == 200
     with django_assert_max_num_queries(12):
