@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from .models import Forecast, ForecastBlock
+from .models import ComplianceError, Forecast, ForecastBlock
 
 
 @transaction.atomic
@@ -34,3 +34,21 @@ def forecast_receive(
     )
     ForecastBlock.objects.bulk_create(ForecastBlock(forecast=forecast, **block) for block in blocks)
     return forecast
+
+
+@transaction.atomic
+def compliance_error_receive(
+    *, group, sender, message: str, forecasted_blocks: list[dict], correlation_id: str = ""
+) -> ComplianceError:
+    """Store a compliance error about ``group``; link the forecast its correlation id names."""
+    forecast = None
+    if correlation_id:
+        forecast = Forecast.objects.filter(group=group, request_id=correlation_id).order_by("-received_at").first()
+    return ComplianceError.objects.create(
+        group=group,
+        sender=sender,
+        forecast=forecast,
+        message=message,
+        correlation_id=correlation_id,
+        forecasted_blocks=forecasted_blocks,
+    )
