@@ -37,7 +37,6 @@ from connections.models import Message, Partner
 from connections.selectors import group_for_correlation, group_for_partner, inbound_request_seen
 from forecasts.choices import ForecastMessage, ForecastType
 from forecasts.services import compliance_error_receive, forecast_receive
-from oscp_platform.api import _flatten as errors_flatten
 from oscp_platform.crypto import mask
 
 from . import serializers as wire
@@ -290,8 +289,7 @@ class OscpView(APIView):
     def validate(self, inbound: Inbound, payload: dict) -> None:
         serializer = self.serializer_class(data=payload, context=self.serializer_context(inbound))
         if not serializer.is_valid():
-            problems = errors_flatten(serializer.errors)
-            raise OscpError(400, "; ".join(f"{name}: {text}" if name else text for name, text in problems))
+            raise OscpError(400, wire.errors_message(serializer.errors))
         inbound.data = serializer.validated_data
         if self.group_scoped:
             inbound.group = self.group_resolve(inbound)
