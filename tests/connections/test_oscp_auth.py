@@ -139,3 +139,32 @@ def test_rejected_request_id_may_be_sent_again(oscp, group, provider_token):
     body["forecasted_blocks"] = [block()]
     assert oscp.post("update_group_capacity_forecast", body, token=provider_token, request_id="r").status_code == 204
     assert Forecast.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicates_are_processed_once(group, provider_token):
+    """Eight partners' retries of one request at the same moment: one forecast, all 204."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from tests.connections.conftest import OscpClient
+
+    body = {"group_id": group.identifier, "type": "CONSUMPTION", "forecasted_blocks": [block()]}
+
+    def send(_):
+        try:
+            return (
+                OscpClient()
+                .post("update_group_capacity_forecast", body, token=provider_token, request_id="same")
+                .status_code
+            )
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(send, range(8)))
+    assert statuses == [204] * 8
+    assert Forecast.objects.count() == 1
+    assert Message.objects.filter(status=MessageStatus.ACCEPTED).count() == 1
