@@ -468,7 +468,16 @@ class AdjustForecastView(OscpView):
             message=message,
             message_type=ForecastMessage.ADJUST,
         )
-        relay(inbound)
+        # Forecast processing may relay adjustments itself (as an AdjustmentRequest); relay here
+        # only if it did not, so the provider gets it exactly once either way.
+        already = Message.objects.filter(
+            direction=MessageDirection.OUTBOUND,
+            partner=inbound.group.capacity_provider,
+            message_type=self.message_type,
+            request_id=inbound.request_id,
+        ).exists()
+        if not already:
+            relay(inbound)
 
 
 @_schema
