@@ -44,6 +44,8 @@ class MessageStatus(models.TextChoices):
     # inbound
     ACCEPTED = "accepted"
     REJECTED = "rejected"
+    DUPLICATE = "duplicate", "Duplicate (answered 204, ignored)"
+    SEGMENT = "segment", "Segment (part kept until all arrive)"
     # outbound (the outbox)
     PENDING = "pending"
     SENDING = "sending"

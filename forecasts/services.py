@@ -233,9 +233,8 @@ def forecast_receive(
     sender_id = getattr(sender, "id", None)
     optimizer = group.capacity_optimizer
     from_optimizer = optimizer is not None and sender_id == optimizer.id
-    body = (message.body if message is not None and message.body else None) or forecast_body(
-        group_id=group.identifier, forecast_type=forecast_type, blocks=blocks
-    )
+    # Forwarded and relayed unchanged in content, in our strict wire form (UTC, ``Z``).
+    body = forecast_body(group_id=group.identifier, forecast_type=forecast_type, blocks=blocks)
 
     if message_type == ForecastMessage.ADJUST:
         if from_optimizer:
@@ -472,3 +471,21 @@ def subscription_update(*, subscription: EnvelopeSubscription, **changes) -> Env
 @transaction.atomic
 def subscription_delete(*, subscription: EnvelopeSubscription) -> None:
     subscription.delete()
+
+
+@transaction.atomic
+def compliance_error_receive(
+    *, group, sender, message: str, forecasted_blocks: list[dict], correlation_id: str = ""
+) -> ComplianceError:
+    """Store a compliance error about ``group``; link the forecast its correlation id names."""
+    forecast = None
+    if correlation_id:
+        forecast = Forecast.objects.filter(group=group, request_id=correlation_id).order_by("-received_at").first()
+    return ComplianceError.objects.create(
+        group=group,
+        sender=sender,
+        forecast=forecast,
+        message=message,
+        correlation_id=correlation_id,
+        forecasted_blocks=forecasted_blocks,
+    )

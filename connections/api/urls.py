@@ -1,3 +1,7 @@
+from django.urls import path
+
+from connections.api import messages
+
 from .base import SlashOptionalRouter
 from .views import CapacityOptimizerViewSet, CapacityProviderViewSet
 
@@ -6,3 +10,9 @@ router.register("capacity-providers", CapacityProviderViewSet, basename="capacit
 router.register("capacity-optimizers", CapacityOptimizerViewSet, basename="capacity-optimizer")
 
 urlpatterns = router.urls
+
+# --- Message log ---------------------------------------------------------------------------------
+urlpatterns += [
+    path("messages", messages.MessageListView.as_view(), name="oscp-messages"),
+    path("messages/<int:pk>", messages.MessageDetailView.as_view(), name="oscp-message"),
+]

@@ -1,6 +1,7 @@
 """Forecasts for a group with a Capacity Optimizer are forwarded to it unchanged."""
 
 import pytest
+from django.utils.dateparse import parse_datetime
 
 from connections.models import Message
 from forecasts.models import AdjustmentRequest, Envelope
@@ -33,16 +34,22 @@ def inbound_message(group, body, request_id):
     )
 
 
-def test_provider_forecast_is_forwarded_with_same_body_and_request_id(group, optimizer, receive):
-    body = {
-        "group_id": group.identifier,
-        "type": "CONSUMPTION",
-        "forecasted_blocks": [{"capacity": 10, "x": "as sent"}],
-    }
-    message = inbound_message(group, body, "cp-req-1")
-    receive(group, "CONSUMPTION", blocks(), request_id="cp-req-1", message=message)
+def test_provider_forecast_is_forwarded_with_same_content_and_request_id(group, optimizer, receive):
+    received = blocks(capacity=10)
+    message = inbound_message(group, {"group_id": group.identifier}, "cp-req-1")
+    receive(group, "CONSUMPTION", received, request_id="cp-req-1", message=message)
     [row] = forwarded()
-    assert (row.partner, row.request_id, row.body) == (optimizer, "cp-req-1", body)
+    assert (row.partner, row.request_id) == (optimizer, "cp-req-1")
+    assert row.body["group_id"] == group.identifier and row.body["type"] == "CONSUMPTION"
+    sent = row.body["forecasted_blocks"]
+    assert [(b["capacity"], b["phase"], b["unit"]) for b in sent] == [
+        (float(b["capacity"]), b["phase"], b["unit"]) for b in received
+    ]
+    # The same instants, in our strict wire form: UTC with ``Z``.
+    assert [(parse_datetime(b["start_time"]), parse_datetime(b["end_time"])) for b in sent] == [
+        (b["start_time"], b["end_time"]) for b in received
+    ]
+    assert all(b["start_time"].endswith("Z") for b in sent)
 
 
 @pytest.mark.parametrize(
