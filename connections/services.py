@@ -1,7 +1,9 @@
 """Writes on partners, their credentials and the outbox."""
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,7 +58,7 @@ def outbox_enqueue(
         body=body,
         sealed_body=sealed_body,
         next_attempt_at=timezone.now(),
-        deadline=deadline,
+        deadline=deadline or timezone.now() + timedelta(seconds=settings.OSCP_MESSAGE_DEADLINE_SECONDS),
     )
     from .tasks import message_send
 
