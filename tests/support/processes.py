@@ -114,10 +114,12 @@ class ManagedProcess:
             os.killpg(self.pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
 
+    stop_signal = signal.SIGTERM
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.alive():
             try:
-                os.killpg(self.pid, signal.SIGTERM)
+                os.killpg(self.pid, self.stop_signal)
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
@@ -164,6 +166,9 @@ def start_celery_worker(
     if beat:
         args += ["--beat", f"--schedule={log_dir / (name + '-beat.db')}"]
     process = ManagedProcess(name, args, env=process_env(env), log_dir=log_dir)
+    # Cold shutdown: tests do not wait for countdown retries; unacknowledged tasks go back to the
+    # broker and the next worker_factory purges them.
+    process.stop_signal = signal.SIGQUIT
     process.wait_for_output("ready.", timeout=30)
     return process
 
