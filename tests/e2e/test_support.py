@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from connections.models import Partner
+from connections.services import outbox_enqueue
 from tests.connections.factories import CapacityProviderFactory
 from tests.support.peer import Reply
 
@@ -52,14 +52,11 @@ def test_web_server_serves_the_test_database(web_server):
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_worker_runs_tasks_against_the_test_database(worker_factory):
-    from oscp_platform.celery import app
-
-    partner = CapacityProviderFactory()
+def test_worker_runs_tasks_against_the_test_database(worker_factory, peer):
+    partner = CapacityProviderFactory(base_url=peer.base_url, partner_token="token-for-the-peer-1")
     worker = worker_factory()
-    # A task the worker runs against committed rows of this test's database.
-    app.send_task("connections.message_send", args=[0])
-    worker.wait_for_output("connections.message_send", timeout=15)
-    assert Partner.objects.filter(id=partner.id).exists()
+    message = outbox_enqueue(partner=partner, message_type="heartbeat", body={"offline_mode_at": "x"})
+    [received] = peer.wait_for("heartbeat", timeout=15)  # the worker read the committed rows
+    assert received.header("X-Request-ID") == message.request_id
     worker.stop()
     assert not worker.alive()
