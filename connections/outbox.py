@@ -219,7 +219,10 @@ def _register_reply_outcome(message: Message) -> None:
         else:
             _registration_set(message.partner_id, RegistrationStatus.REGISTERED, ConnectionState.REGISTERED, message)
         partner = Partner.objects.get(id=message.partner_id)
-        if partner.role == PartnerRole.CAPACITY_OPTIMIZER and partner.registration_status == "Registered":
+        if (
+            partner.role == PartnerRole.CAPACITY_OPTIMIZER
+            and partner.registration_status == RegistrationStatus.REGISTERED
+        ):
             from .outbound import partner_handshake_start
 
             partner_handshake_start(partner=partner)
