@@ -8,6 +8,7 @@
 Every transition is saved with its reason in the partner's history (django-simple-history's
 change reason); an illegal one raises ``IllegalTransition`` and changes nothing."""
 
+from django.db import transaction
 from django.utils import timezone
 
 from .choices import ConnectionState as S
@@ -44,4 +45,10 @@ def partner_transition(*, partner: Partner, to: str, reason: str, save: bool = T
     partner._change_reason = reason
     if save:
         partner.save()
+    if to == S.ONLINE and partner.pk:
+        # Messages that waited while the partner was offline go now (see connections/outbox.py).
+        from .outbox import outbox_release
+
+        partner_id = partner.pk
+        transaction.on_commit(lambda: outbox_release(partner_id=partner_id))
     return partner

@@ -65,7 +65,7 @@ def outbox_enqueue(
         body=body,
         sealed_body=sealed_body,
         next_attempt_at=timezone.now(),
-        deadline=deadline,
+        deadline=deadline or timezone.now() + timedelta(seconds=settings.OSCP_MESSAGE_DEADLINE_SECONDS),
     )
     from .tasks import message_send
 

@@ -3,7 +3,7 @@ from celery import shared_task
 
 @shared_task(name="connections.message_send")
 def message_send(message_id: int) -> None:
-    """Send one outbound message (the outbound client and retries live in services)."""
+    """Send one outbound message (claim, send, record, retry: connections/outbox.py)."""
     from .outbox import message_deliver
 
     message_deliver(message_id=message_id)
@@ -23,3 +23,27 @@ def messages_prune() -> int:
     from .services import messages_prune as prune
 
     return prune()
+
+
+@shared_task(name="connections.outbox_sweep")
+def outbox_sweep() -> int:
+    """Re-queue outbox rows whose queue entry was lost or whose worker died mid-send."""
+    from .outbox import outbox_sweep as sweep
+
+    return sweep()
+
+
+@shared_task(name="connections.heartbeats_dispatch")
+def heartbeats_dispatch() -> int:
+    """Queue a heartbeat to every partner whose negotiated interval has elapsed."""
+    from .outbound import heartbeats_dispatch as dispatch
+
+    return dispatch()
+
+
+@shared_task(name="connections.partners_offline_check")
+def partners_offline_check() -> int:
+    """Mark partners offline whose announced offline_mode_at has passed."""
+    from .outbound import partners_offline_check as check
+
+    return check()

@@ -9,6 +9,8 @@ from rest_framework.test import APIClient
 
 from tests.connections.factories import UserFactory
 
+pytest_plugins = ["tests.support.fixtures"]
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 

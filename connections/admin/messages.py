@@ -5,6 +5,8 @@ from django.utils import timezone
 
 from connections.models import Message, MessageSegment
 
+from .outbound import MessageOutboxAdminMixin
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
@@ -15,7 +17,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(MessageOutboxAdminMixin, ReadOnlyAdmin):
     """The audit trail: nobody edits or deletes it here (retention prunes old rows)."""
 
     list_display = [

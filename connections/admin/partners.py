@@ -27,6 +27,7 @@ from ..services import (
     partner_update,
 )
 from ..validators import http_url, validate_path_overrides, validate_static_headers
+from .outbound import PartnerOutboundAdminMixin
 
 # Write-only secrets: form field -> (model field, label).
 SECRETS = {
@@ -135,7 +136,7 @@ class PartnerAdminForm(forms.ModelForm):
         return values
 
 
-class PartnerAdmin(SimpleHistoryAdmin):
+class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     role: str = ""
     groups_relation: str = ""
     form = PartnerAdminForm
@@ -146,6 +147,7 @@ class PartnerAdmin(SimpleHistoryAdmin):
         "registration_status",
         "connection_state",
         "last_heartbeat_received_at",
+        "last_heartbeat_sent_at",
         "groups_count",
         "modified",
     ]
@@ -163,10 +165,11 @@ class PartnerAdmin(SimpleHistoryAdmin):
         "last_heartbeat_received_at",
         "last_heartbeat_sent_at",
         "offline_mode_at",
+        "outbox",
         "created",
         "modified",
     ]
-    actions = ["rotate_token"]
+    actions = ["rotate_token", "register_with_partner", "start_handshake"]
     history_list_display = ["connection_state", "registration_status", "enabled"]
 
     def get_fieldsets(self, request, obj=None):

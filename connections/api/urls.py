@@ -1,8 +1,14 @@
-from django.urls import path
-
-from connections.api import messages
+from django.urls import path, re_path
 
 from .base import SlashOptionalRouter
+from .messages import MessageDetailView, MessageListView
+from .outbound import (
+    MessageRetryView,
+    OptimizerHandshakeView,
+    OptimizerRegisterView,
+    ProviderHandshakeView,
+    ProviderRegisterView,
+)
 from .views import CapacityOptimizerViewSet, CapacityProviderViewSet
 
 router = SlashOptionalRouter()
@@ -11,8 +17,23 @@ router.register("capacity-optimizers", CapacityOptimizerViewSet, basename="capac
 
 urlpatterns = router.urls
 
-# --- Message log ---------------------------------------------------------------------------------
+# Lifecycle actions: we register first / start a handshake.
 urlpatterns += [
-    path("messages", messages.MessageListView.as_view(), name="oscp-messages"),
-    path("messages/<int:pk>", messages.MessageDetailView.as_view(), name="oscp-message"),
+    re_path(r"^capacity-providers/(?P<pk>\d+)/register/?$", ProviderRegisterView.as_view(), name="provider-register"),
+    re_path(
+        r"^capacity-optimizers/(?P<pk>\d+)/register/?$", OptimizerRegisterView.as_view(), name="optimizer-register"
+    ),
+    re_path(
+        r"^capacity-providers/(?P<pk>\d+)/handshake/?$", ProviderHandshakeView.as_view(), name="provider-handshake"
+    ),
+    re_path(
+        r"^capacity-optimizers/(?P<pk>\d+)/handshake/?$", OptimizerHandshakeView.as_view(), name="optimizer-handshake"
+    ),
+]
+
+# Message log and outbox.
+urlpatterns += [
+    path("messages", MessageListView.as_view(), name="oscp-messages"),
+    path("messages/<int:pk>", MessageDetailView.as_view(), name="oscp-message"),
+    re_path(r"^messages/(?P<pk>\d+)/retry/?$", MessageRetryView.as_view(), name="message-retry"),
 ]

@@ -123,6 +123,8 @@ SPECTACULAR_SETTINGS = {
         "MeasurementPeriodEnum": "groups.choices.MeasurementPeriod",
         "EnergyTypeEnum": "groups.choices.EnergyType",
         "ForecastTypeEnum": "forecasts.choices.ForecastType",
+        "MessageStatusEnum": "connections.choices.MessageStatus",
+        "AdjustmentStatusEnum": "forecasts.choices.AdjustmentStatus",
     },
 }
 
@@ -144,6 +146,14 @@ OSCP_OFFLINE_MULTIPLIER = env.float("OSCP_OFFLINE_MULTIPLIER", default=2.0)
 OSCP_HEARTBEAT_DISPATCH_SECONDS = env.float("OSCP_HEARTBEAT_DISPATCH_SECONDS", default=5.0)
 # How long an outbound message may keep being retried before it is dead.
 OSCP_MESSAGE_DEADLINE_SECONDS = env.int("OSCP_MESSAGE_DEADLINE_SECONDS", default=24 * 3600)
+# Outbox retries: exponential backoff from this base (seconds, with jitter), capped.
+OSCP_RETRY_BASE_SECONDS = env.float("OSCP_RETRY_BASE_SECONDS", default=2.0)
+OSCP_RETRY_MAX_SECONDS = env.float("OSCP_RETRY_MAX_SECONDS", default=600.0)
+# The outbox sweeper re-queues pending messages overdue by more than this (a lost queue entry)...
+OSCP_OUTBOX_SWEEP_GRACE_SECONDS = env.float("OSCP_OUTBOX_SWEEP_GRACE_SECONDS", default=60.0)
+# ...and messages still `sending` this long after they were claimed (a killed worker). Keep it
+# above the Celery task time limit so a slow but live worker is never doubled.
+OSCP_OUTBOX_STUCK_SECONDS = env.float("OSCP_OUTBOX_STUCK_SECONDS", default=150.0)
 # Message log rows older than this are pruned.
 OSCP_MESSAGE_RETENTION_DAYS = env.int("OSCP_MESSAGE_RETENTION_DAYS", default=90)
 # Segments of a split inbound message that never completes expire after this.

@@ -1,14 +1,18 @@
-"""Fixtures for the OSCP inbound tests: registered partners with live tokens, a group they share,
+"""Fixtures for the connections tests. Inbound: registered partners with live tokens, a group they share,
 and a client that posts OSCP messages with the protocol headers."""
 
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
-from connections.choices import ConnectionState, RegistrationStatus
+from connections.choices import ConnectionState, MessageDirection, MessageStatus, RegistrationStatus
+from connections.models import Message
 from connections.services import inbound_token_issue
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory, UserFactory
 from tests.groups.factories import CapacityGroupFactory
@@ -94,3 +98,31 @@ def group(provider, optimizer):
 
 def block(start="2024-05-01T00:00:00Z", end="2024-05-01T01:00:00Z", capacity=10.5, phase="ALL", unit="KW"):
     return {"capacity": capacity, "phase": phase, "unit": unit, "start_time": start, "end_time": end}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def make_message(db):
+    """An outbound message row, due now (the outbox task is not queued)."""
+
+    def make(partner=None, message_type="heartbeat", body=None, **fields):
+        values = {
+            "partner": partner,
+            "direction": MessageDirection.OUTBOUND,
+            "message_type": message_type,
+            "request_id": str(uuid.uuid4()),
+            "status": MessageStatus.PENDING,
+            "body": body if body is not None else {},
+            "next_attempt_at": timezone.now(),
+            "deadline": timezone.now() + timedelta(hours=1),
+        }
+        values.update(fields)
+        return Message.objects.create(**values)
+
+    return make

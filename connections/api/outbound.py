@@ -1,0 +1,97 @@
+"""Management API for what the outbound side starts: register with a partner, start a handshake,
+retry a dead message. Thin views over connections.outbound / connections.outbox services."""
+
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from oscp_platform.api import TimestampField, success
+
+from ..choices import MessageDirection, PartnerRole
+from ..models import Message, Partner
+from ..outbound import partner_handshake_start, partner_register
+from ..outbox import message_retry
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class Timestamp(TimestampField):
+    """``2022-09-08 22:54:31.746647Z`` (typed for the schema)."""
+
+
+class OutboundMessageSerializer(serializers.ModelSerializer):
+    messageType = serializers.CharField(source="message_type")  # noqa: N815 - SolarUser names
+    requestId = serializers.CharField(source="request_id")  # noqa: N815
+    correlationId = serializers.CharField(source="correlation_id")  # noqa: N815
+    nextAttemptAt = Timestamp(source="next_attempt_at")  # noqa: N815
+    deadline = Timestamp()
+    created = Timestamp()
+
+    class Meta:
+        model = Message
+        fields = ["id", "messageType", "requestId", "correlationId", "status", "attempts", "nextAttemptAt", "deadline"]
+        fields += ["error", "created"]
+        read_only_fields = fields
+
+
+class PartnerActionSerializer(serializers.Serializer):
+    configId = serializers.IntegerField(source="partner.id")  # noqa: N815
+    registrationStatus = serializers.CharField(source="partner.registration_status")  # noqa: N815
+    connectionState = serializers.CharField(source="partner.connection_state")  # noqa: N815
+    message = OutboundMessageSerializer()
+
+
+def _partner(request, role: str, pk: int) -> Partner:
+    return get_object_or_404(Partner, pk=pk, role=role, owner=request.user)
+
+
+def _acted(partner: Partner, message: Message):
+    partner.refresh_from_db()
+    return success(PartnerActionSerializer({"partner": partner, "message": message}).data)
+
+
+_action_schema = extend_schema(request=None, responses={200: PartnerActionSerializer}, tags=["outbound"])
+
+
+class ProviderRegisterView(APIView):
+    @_action_schema
+    def post(self, request, pk: int):
+        partner = _partner(request, PartnerRole.CAPACITY_PROVIDER, pk)
+        return _acted(partner, partner_register(partner=partner))
+
+
+class OptimizerRegisterView(APIView):
+    @_action_schema
+    def post(self, request, pk: int):
+        partner = _partner(request, PartnerRole.CAPACITY_OPTIMIZER, pk)
+        return _acted(partner, partner_register(partner=partner))
+
+
+class ProviderHandshakeView(APIView):
+    @_action_schema
+    def post(self, request, pk: int):
+        partner = _partner(request, PartnerRole.CAPACITY_PROVIDER, pk)
+        return _acted(partner, partner_handshake_start(partner=partner))
+
+
+class OptimizerHandshakeView(APIView):
+    @_action_schema
+    def post(self, request, pk: int):
+        partner = _partner(request, PartnerRole.CAPACITY_OPTIMIZER, pk)
+        return _acted(partner, partner_handshake_start(partner=partner))
+
+
+class MessageRetryView(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("MessageRetryResult", {"message": OutboundMessageSerializer()})},
+        summary="Send a dead outbound message again",
+        tags=["outbound"],
+    )
+    def post(self, request, pk: int):
+        owned = Q(partner__owner=request.user) | Q(webhook__group__owner=request.user)
+        message = get_object_or_404(Message.objects.filter(owned), pk=pk, direction=MessageDirection.OUTBOUND)
+        message = message_retry(message=message)
+        return success({"message": OutboundMessageSerializer(message).data})
