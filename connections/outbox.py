@@ -186,13 +186,6 @@ def _finish(message: Message, status: str, *, error: str) -> None:
 
 
 # --- message-type hooks ------------------------------------------------------------------------
-def _inbound_service(name: str):
-    """The inbound area's registration services (connections.services), when present."""
-    from . import services
-
-    return getattr(services, name, None)
-
-
 def _after_outcome(message: Message) -> None:
     if message.partner_id is None:
         return
@@ -212,12 +205,10 @@ def _after_outcome(message: Message) -> None:
 def _register_reply_outcome(message: Message) -> None:
     """Our reply to a partner's register: accepted → registered (and, for an optimizer, our
     handshake starts); dead → failed. The inbound services decide the details."""
+    from .services import registration_reply_accepted, registration_reply_failed
+
     if message.status == MessageStatus.SENT:
-        accepted = _inbound_service("registration_reply_accepted")
-        if accepted:
-            accepted(message=message)
-        else:
-            _registration_set(message.partner_id, RegistrationStatus.REGISTERED, ConnectionState.REGISTERED, message)
+        registration_reply_accepted(message=message)
         partner = Partner.objects.get(id=message.partner_id)
         if (
             partner.role == PartnerRole.CAPACITY_OPTIMIZER
@@ -227,11 +218,7 @@ def _register_reply_outcome(message: Message) -> None:
 
             partner_handshake_start(partner=partner)
     else:
-        failed = _inbound_service("registration_reply_failed")
-        if failed:
-            failed(message=message)
-        else:
-            _registration_set(message.partner_id, RegistrationStatus.FAILED, ConnectionState.FAILED, message)
+        registration_reply_failed(message=message)
 
 
 def _our_register_outcome(message: Message) -> None:
