@@ -146,6 +146,13 @@ OSCP_DEFAULT_FALLBACK_IMPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_IMPORT_KW", d
 OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", default=0.0)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
+# Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.
+MEASUREMENT_CATCHUP_PERIODS = env.int("MEASUREMENT_CATCHUP_PERIODS", default=4)
+# A period is reported this long after it closes, so readings at its end have arrived.
+MEASUREMENT_REPORT_DELAY_SECONDS = env.int("MEASUREMENT_REPORT_DELAY_SECONDS", default=30)
+# Energy counters are read at a period's edges by interpolating between the nearest readings
+# either side no further than this from the edge.
+MEASUREMENTS_EDGE_TOLERANCE_SECONDS = env.int("MEASUREMENTS_EDGE_TOLERANCE_SECONDS", default=300)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
