@@ -54,8 +54,12 @@ def test_each_instantaneous_statistic_over_the_window(add_reading, statistic, ex
 
 def test_instantaneous_sums_property_names_and_applies_multiplier(add_reading):
     asset = AssetFactory(
-        instantaneous={"propertyNames": ["watts_a", "watts_b"], "unit": "kW", "statisticType": "Maximum",
-                       "multiplier": 0.001},
+        instantaneous={
+            "propertyNames": ["watts_a", "watts_b"],
+            "unit": "kW",
+            "statisticType": "Maximum",
+            "multiplier": 0.001,
+        },
         energy=None,
     )
     add_reading(asset, T0 + M, i={"watts_a": 3000, "watts_b": 4000})
@@ -81,10 +85,16 @@ def test_readings_of_another_owner_or_stream_are_not_counted(add_reading, other_
 
     asset = inst_asset("Maximum")
     add_reading(asset, T0 + M, i={"watts": 10})
-    Reading.objects.create(owner=other_user, node_id=asset.node_id, source_id=asset.source_id, ts=T0 + 2 * M,
-                           instantaneous={"watts": 500})
-    Reading.objects.create(owner_id=asset.group.owner_id, node_id=asset.node_id, source_id="other", ts=T0 + 2 * M,
-                           instantaneous={"watts": 600})
+    Reading.objects.create(
+        owner=other_user, node_id=asset.node_id, source_id=asset.source_id, ts=T0 + 2 * M, instantaneous={"watts": 500}
+    )
+    Reading.objects.create(
+        owner_id=asset.group.owner_id,
+        node_id=asset.node_id,
+        source_id="other",
+        ts=T0 + 2 * M,
+        instantaneous={"watts": 600},
+    )
 
     assert measure(asset).instantaneous == 10
 
@@ -197,16 +207,23 @@ def test_one_query_for_many_assets_and_sql_matches_python(add_reading):
     assets = []
     for n in range(12):
         asset = AssetFactory(
-            instantaneous={"propertyNames": ["watts"], "unit": "W",
-                           "statisticType": ["Average", "Minimum", "Maximum", "Count", "Start", "End"][n % 6]},
+            instantaneous={
+                "propertyNames": ["watts"],
+                "unit": "W",
+                "statisticType": ["Average", "Minimum", "Maximum", "Count", "Start", "End"][n % 6],
+            },
         )
         counter = rng.randint(0, 10_000)
         for minute in range(-6, 22):
             if rng.random() < 0.2:
                 continue
             counter = rng.randint(0, 50) if rng.random() < 0.05 else counter + rng.randint(0, 200)
-            add_reading(asset, T0 + minute * M + timedelta(seconds=rng.randint(0, 59)),
-                        i={"watts": rng.randint(0, 7000)}, a={"wattHours": counter})
+            add_reading(
+                asset,
+                T0 + minute * M + timedelta(seconds=rng.randint(0, 59)),
+                i={"watts": rng.randint(0, 7000)},
+                a={"wattHours": counter},
+            )
         assets.append(asset)
     specs = [AssetSpec.of(a) for a in assets]
     start, end = T0, T0 + 15 * M
