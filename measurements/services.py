@@ -1,12 +1,30 @@
-"""Writes on readings and report cursors. Report building lives in ``reports``."""
+"""Writes on readings, report cursors and the outbox. Report bodies are built in ``reports``."""
 
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Q
 
-from .models import Reading
+from connections.models import Message
+from connections.services import outbox_enqueue
+from groups.choices import Audience
+from groups.models import CapacityGroup
+
+from .choices import ReportOutcome
+from .models import Reading, ReportCursor
+from .reports import (
+    align_down,
+    align_up,
+    audience_partner,
+    audience_period,
+    period_delta,
+    period_windows_closed,
+    report_build,
+    window_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +65,164 @@ def readings_prune(*, now: datetime, days: int | None = None) -> int:
     if deleted:
         logger.info("Pruned %s readings older than %s", deleted, cutoff.isoformat())
     return deleted
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+AUDIENCE_FIELDS = {
+    Audience.CAPACITY_PROVIDER: ("capacity_provider", "capacity_provider_measurement_period"),
+    Audience.CAPACITY_OPTIMIZER: ("capacity_optimizer", "capacity_optimizer_measurement_period"),
+}
+
+
+def _report_delay() -> timedelta:
+    return timedelta(seconds=settings.MEASUREMENT_REPORT_DELAY_SECONDS)
+
+
+@transaction.atomic
+def report_cursors_ensure(*, now: datetime) -> int:
+    """Give every enabled group a cursor per audience it reports to, starting with the period
+    open now; follow period changes. Returns how many cursors were created."""
+    new = []
+    for audience, (partner_field, period_field) in AUDIENCE_FIELDS.items():
+        groups = (
+            CapacityGroup.objects.filter(enabled=True, **{f"{partner_field}__isnull": False})
+            .exclude(**{period_field: ""})
+            .exclude(report_cursors__audience=audience)
+            .values_list("id", period_field)
+        )
+        for group_id, period in groups:
+            start = align_down(now, period_delta(period))
+            new.append(
+                ReportCursor(
+                    group_id=group_id,
+                    audience=audience,
+                    period=period,
+                    last_period_end=start,
+                    next_due_at=start + period_delta(period),
+                )
+            )
+        changed = (
+            ReportCursor.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(audience=audience)
+            .exclude(**{f"group__{period_field}": ""})
+            .exclude(period=F(f"group__{period_field}"))
+            .select_related("group")
+        )
+        for cursor in changed:
+            cursor.period = getattr(cursor.group, period_field)
+            step = period_delta(cursor.period)
+            cursor.next_due_at = align_up(cursor.last_period_end, step) + step
+            cursor.save(update_fields=["period", "next_due_at", "modified"])
+    ReportCursor.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+@transaction.atomic
+def report_cursors_dispatch(*, now: datetime) -> list[int]:
+    """Find the cursors whose next period has closed and queue one report task for each."""
+    from .tasks import report_cursor_run
+
+    report_cursors_ensure(now=now)
+    partner_enabled = Q()
+    for audience, (partner_field, _) in AUDIENCE_FIELDS.items():
+        partner_enabled |= Q(audience=audience, **{f"group__{partner_field}__enabled": True})
+    due = list(
+        ReportCursor.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(partner_enabled, group__enabled=True, next_due_at__lte=now - _report_delay())
+        .order_by("next_due_at")
+        .values_list("id", flat=True)
+    )
+    for cursor_id in due:
+        transaction.on_commit(lambda cursor_id=cursor_id: report_cursor_run.delay(cursor_id))
+    return due
+
+
+@transaction.atomic
+def report_cursor_advance(*, cursor_id: int, now: datetime) -> list[Message]:
+    """Report every closed period of one cursor not yet reported, oldest first, at most
+    ``MEASUREMENT_CATCHUP_PERIODS`` of them (older ones are dropped). The cursor row stays locked
+    until the messages are written, and a worker that finds it locked leaves it: each period is
+    reported once per audience however many workers run."""
+    cursor = (
+        ReportCursor.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("group")
+        .filter(id=cursor_id)
+        .first()
+    )
+    if cursor is None:
+        return []
+    group = cursor.group
+    partner = audience_partner(group, cursor.audience)
+    period = audience_period(group, cursor.audience)
+    if not (group.enabled and partner is not None and partner.enabled and period):
+        return []
+    step = period_delta(period)
+    limit = max(1, settings.MEASUREMENT_CATCHUP_PERIODS)
+    windows = period_windows_closed(period=period, after=cursor.last_period_end, now=now - _report_delay(), limit=limit)
+    cursor.period = period
+    if not windows:
+        cursor.next_due_at = align_up(cursor.last_period_end, step) + step
+        cursor.save(update_fields=["period", "next_due_at", "modified"])
+        return []
+    dropped = (windows[0][0] - align_up(cursor.last_period_end, step)) // step
+    messages, outcome, detail = [], ReportOutcome.NO_DATA, ""
+    for start, end in windows:
+        report = report_build(group=group, audience=cursor.audience, partner=partner, start=start, end=end)
+        message = _report_enqueue(group=group, partner=partner, report=report)
+        if message is not None:
+            messages.append(message)
+            cursor.last_message = message
+        outcome = ReportOutcome.QUEUED if message else ReportOutcome.NO_DATA
+        detail = report.detail
+        if cursor.audience == Audience.CAPACITY_PROVIDER:
+            _compliance_check_queue(group=group, start=start, end=end, energy_wh=report.energy_wh)
+    if dropped:
+        logger.warning("Group %s to %s: %s periods dropped (beyond catch-up)", group.id, cursor.audience, dropped)
+        detail = f"{dropped} older period(s) dropped. {detail}"
+    cursor.last_period_end = windows[-1][1]
+    cursor.next_due_at = cursor.last_period_end + step
+    cursor.last_outcome = outcome
+    cursor.last_detail = detail[:255]
+    cursor.last_attempt_at = now
+    cursor.save()
+    return messages
+
+
+@transaction.atomic
+def report_send(*, group: CapacityGroup, audience: str, period_start: datetime, now: datetime) -> tuple:
+    """(Re)send ``group``'s report to ``audience`` for the period starting at ``period_start``,
+    whatever was sent before. Returns (message or None when there is nothing to send, report)."""
+    partner = audience_partner(group, audience) if audience in AUDIENCE_FIELDS else None
+    if partner is None:
+        raise ValidationError({"audience": [f"The group has no {audience or 'such'} partner to report to."]})
+    period = audience_period(group, audience)
+    if not period:
+        raise ValidationError({"audience": ["The group has no measurement period for this audience."]})
+    try:
+        start, end = window_of(period=period, start=period_start)
+    except ValueError as exc:
+        raise ValidationError({"periodStart": [f"Must be the start of a period: {exc}."]}) from exc
+    if end > now:
+        raise ValidationError({"periodStart": ["That period has not closed yet."]})
+    report = report_build(group=group, audience=audience, partner=partner, start=start, end=end)
+    return _report_enqueue(group=group, partner=partner, report=report), report
+
+
+def _report_enqueue(*, group, partner, report) -> Message | None:
+    if report.body is None:
+        return None
+    return outbox_enqueue(partner=partner, message_type=report.message_type, body=report.body, group=group)
+
+
+def _compliance_check_queue(*, group, start: datetime, end: datetime, energy_wh: float | None) -> None:
+    """Hand the period's average power to forecasts' compliance check, when that exists."""
+    from forecasts import services as forecast_services
+
+    if energy_wh is None or not hasattr(forecast_services, "compliance_check"):
+        return
+    from .tasks import compliance_check
+
+    measured_kw = energy_wh / 1000 / ((end - start).total_seconds() / 3600)
+    args = (group.id, start.isoformat(), end.isoformat(), measured_kw)
+    transaction.on_commit(lambda: compliance_check.delay(*args))

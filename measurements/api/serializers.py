@@ -9,7 +9,7 @@ from datetime import datetime
 from rest_framework import serializers
 
 from groups.choices import Audience
-from oscp_platform.api import TimestampField, timestamp_parse
+from oscp_platform.api import TIMESTAMP_HELP, timestamp_parse
 
 MAX_READINGS_PER_REQUEST = 10_000
 MAX_ERRORS_REPORTED = 20
@@ -90,4 +90,10 @@ def datum_parse(data) -> list[dict]:
 
 class ReportSendSerializer(serializers.Serializer):
     audience = serializers.ChoiceField(choices=Audience.choices)
-    periodStart = TimestampField()  # noqa: N815 - SolarUser wire name
+    periodStart = serializers.CharField(help_text=TIMESTAMP_HELP)  # noqa: N815 - SolarUser wire name
+
+    def validate_periodStart(self, value):  # noqa: N802
+        parsed = timestamp_parse(value)
+        if parsed is None:
+            raise serializers.ValidationError("Expected a UTC timestamp like 2022-09-08 22:54:31Z.")
+        return parsed
