@@ -147,3 +147,17 @@ def test_prune_deletes_readings_older_than_retention(user, settings):
 
     assert readings_prune(now=now) == 1
     assert list(Reading.objects.values_list("ts", flat=True)) == [now - timedelta(days=29)]
+
+
+def test_readings_admin_lists_and_filters_read_only(admin_client, user, django_assert_max_num_queries):
+    now = datetime.now(UTC)
+    for n in range(30):
+        Reading.objects.create(owner=user, node_id=7, source_id=f"meter/{n}", ts=now - timedelta(hours=2 * n))
+
+    with django_assert_max_num_queries(8):
+        response = admin_client.get("/admin/measurements/reading/?recorded=day&q=meter/1")
+
+    assert response.status_code == 200
+    shown = {r.source_id for r in response.context["cl"].result_list}
+    assert shown == {"meter/1", "meter/10", "meter/11"}  # meter/12 and later: over 24 hours old
+    assert admin_client.get("/admin/measurements/reading/add/").status_code == 403

@@ -301,3 +301,30 @@ def test_each_period_is_sent_once_with_concurrent_workers():
             thread.join()
         assert sorted(results) == [0, 3]
         assert len(sent(cursor.group)) == 3
+
+
+@pytest.mark.django_db
+def test_admin_lists_cursors_and_resends_a_period(admin_client, add_reading, django_assert_max_num_queries):
+    group = CapacityGroupFactory(name="Depot")
+    charge(add_reading, AssetFactory(group=group))
+    cursor = cursor_for(group, last_end=END)
+    for _ in range(5):
+        cursor_for(CapacityGroupFactory())
+
+    with django_assert_max_num_queries(8):
+        listing = admin_client.get("/admin/measurements/reportcursor/")
+    form = admin_client.post(
+        "/admin/measurements/reportcursor/", {"action": "send_period", "_selected_action": [cursor.id]}
+    )
+    done = admin_client.post(
+        "/admin/measurements/reportcursor/",
+        {"action": "send_period", "_selected_action": [cursor.id], "apply": "1", "period_start": ""},
+        follow=True,
+    )
+
+    assert listing.status_code == 200
+    assert b"Depot" in listing.content
+    assert b"period_start" in form.content
+    [message] = sent(group)
+    assert message.body["measurements"][0]["measure_time"] == "2026-11-21T10:15:00Z"
+    assert "update_group_measurements queued" in done.content.decode()
