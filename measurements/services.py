@@ -1,11 +1,12 @@
 """Writes on readings, report cursors and the outbox. Report bodies are built in ``reports``."""
 
+import json
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from connections.models import Message
@@ -32,21 +33,55 @@ PRUNE_BATCH = 50_000
 UPSERT_BATCH = 2_000
 
 
+_STAGE_SQL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS measurements_reading_in (
+    node_id bigint, source_id text, ts timestamptz, instantaneous jsonb, accumulating jsonb
+) ON COMMIT DELETE ROWS
+"""
+_UPSERT_SQL = """
+INSERT INTO measurements_reading (owner_id, node_id, source_id, ts, instantaneous, accumulating)
+SELECT %s, node_id, source_id, ts, instantaneous, accumulating FROM measurements_reading_in
+ON CONFLICT (owner_id, node_id, source_id, ts)
+DO UPDATE SET instantaneous = EXCLUDED.instantaneous, accumulating = EXCLUDED.accumulating
+"""
+
+
 @transaction.atomic
 def readings_store(*, owner, readings: list[dict]) -> int:
     """Store validated readings for ``owner``; a reading for the same node, source and time as an
     earlier one replaces it. Returns how many readings were stored."""
-    unique: dict[tuple, Reading] = {}
+    unique: dict[tuple, dict] = {}
     for reading in readings:
-        key = (reading["node_id"], reading["source_id"], reading["ts"])
-        unique[key] = Reading(owner=owner, **reading)  # the last one in the request wins
-    Reading.objects.bulk_create(
-        unique.values(),
-        batch_size=UPSERT_BATCH,
-        update_conflicts=True,
-        unique_fields=["owner", "node_id", "source_id", "ts"],
-        update_fields=["instantaneous", "accumulating"],
-    )
+        unique[(reading["node_id"], reading["source_id"], reading["ts"])] = reading  # the last one wins
+    if not unique:
+        return 0
+    if connection.vendor == "postgresql":
+        # COPY into a session-temporary staging table, then one upsert: several times faster
+        # than bulk_create's VALUES lists for ten thousand rows.
+        with connection.cursor() as cursor:
+            cursor.execute(_STAGE_SQL)
+            copy_sql = "COPY measurements_reading_in (node_id, source_id, ts, instantaneous, accumulating) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:
+                for (node_id, source_id, ts), reading in unique.items():
+                    copy.write_row(
+                        (
+                            node_id,
+                            source_id,
+                            ts,
+                            json.dumps(reading["instantaneous"]),
+                            json.dumps(reading["accumulating"]),
+                        )
+                    )
+            cursor.execute(_UPSERT_SQL, [owner.pk])
+            cursor.execute("TRUNCATE measurements_reading_in")
+    else:
+        Reading.objects.bulk_create(
+            (Reading(owner=owner, **reading) for reading in unique.values()),
+            batch_size=UPSERT_BATCH,
+            update_conflicts=True,
+            unique_fields=["owner", "node_id", "source_id", "ts"],
+            update_fields=["instantaneous", "accumulating"],
+        )
     return len(unique)
 
 

@@ -4,7 +4,7 @@ Readings arrive ten thousand at a time, so they are checked by a plain function 
 DRF serializer per item (about twenty times faster); errors still name index and field."""
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 from rest_framework import serializers
 
@@ -37,6 +37,14 @@ def _properties(value, field: str, problems: dict) -> dict:
     return value
 
 
+def _time_parse(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text)  # fast path: "2026-11-21 10:00:00Z", RFC 3339
+    except ValueError:
+        return timestamp_parse(text)
+    return value.astimezone(UTC) if value.tzinfo is not None else None
+
+
 def _reading_parse(item) -> tuple[dict | None, dict]:
     problems: dict = {}
     if not isinstance(item, dict):
@@ -48,7 +56,7 @@ def _reading_parse(item) -> tuple[dict | None, dict]:
     if not isinstance(source_id, str) or not source_id.strip() or len(source_id) > SOURCE_ID_MAX_LENGTH:
         problems["sourceId"] = [f"Expected a non-empty string of at most {SOURCE_ID_MAX_LENGTH} characters."]
     created = item.get("created")
-    ts: datetime | None = timestamp_parse(created) if isinstance(created, str) else None
+    ts = _time_parse(created) if isinstance(created, str) else None
     if ts is None:
         problems["created"] = ["Expected a timestamp with a zone, e.g. 2026-11-21 10:00:00Z or RFC 3339."]
     instantaneous = _properties(item.get("i"), "i", problems)
