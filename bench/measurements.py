@@ -184,7 +184,6 @@ def main() -> None:
         for spec_group in Asset.objects.values_list("group_id", flat=True)
     )
     cursor_ids = list(ReportCursor.objects.values_list("id", flat=True))
-    os.environ.setdefault("MEASUREMENT_REPORT_DELAY_SECONDS", "0")
     started = time.perf_counter()
     sent = sum(len(report_cursor_advance(cursor_id=cid, now=end + timedelta(minutes=1))) for cid in cursor_ids)
     report_s = time.perf_counter() - started

@@ -6,5 +6,4 @@ class ReportOutcome(models.TextChoices):
 
     QUEUED = "queued", "Queued to the partner"
     NO_DATA = "no-data", "No readings: nothing sent"
-    SKIPPED = "skipped", "Skipped: nothing reportable (no assets or units)"
-    STALE = "stale", "Older periods dropped (beyond catch-up)"
+    SKIPPED = "skipped", "Nothing reportable (no enabled assets, or no convertible values)"

@@ -116,6 +116,7 @@ class Report:
     body: dict | None
     detail: str
     energy_wh: float | None  # signed sum (import positive) of the assets' energy, for compliance
+    no_data: bool = False  # nothing sent because there were no readings (rather than nothing to report)
 
     @property
     def entries(self) -> int:
@@ -134,7 +135,7 @@ def report_build(*, group, audience: str, partner, start: datetime, end: datetim
     if group.report_zero_when_no_data:
         measures = {a.id: _zero_filled(a, measures.get(a.id), start) for a in assets}
     if not measures:
-        return Report(message_type, None, "No readings in the period.", None)
+        return Report(message_type, None, "No readings in the period.", None, no_data=True)
     energies = _energies(assets, measures)
     energy_wh = sum(SIGN.get(a.energy.get("direction"), 1.0) * wh for a, wh, _ in energies) if energies else None
     if not asset_message:

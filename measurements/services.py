@@ -208,7 +208,10 @@ def report_cursor_advance(*, cursor_id: int, now: datetime) -> list[Message]:
         if message is not None:
             messages.append(message)
             cursor.last_message = message
-        outcome = ReportOutcome.QUEUED if message else ReportOutcome.NO_DATA
+        if message is not None:
+            outcome = ReportOutcome.QUEUED
+        else:
+            outcome = ReportOutcome.NO_DATA if report.no_data else ReportOutcome.SKIPPED
         detail = report.detail
         if cursor.audience == Audience.CAPACITY_PROVIDER:
             _compliance_check_queue(group=group, start=start, end=end, energy_wh=report.energy_wh)

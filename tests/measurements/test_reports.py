@@ -328,3 +328,16 @@ def test_admin_lists_cursors_and_resends_a_period(admin_client, add_reading, dja
     [message] = sent(group)
     assert message.body["measurements"][0]["measure_time"] == "2026-11-21T10:15:00Z"
     assert "update_group_measurements queued" in done.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_group_without_assets_for_the_audience_is_skipped(add_reading):
+    group = CapacityGroupFactory(report_zero_when_no_data=True)
+    AssetFactory(group=group, audience=Audience.CAPACITY_OPTIMIZER)
+    cursor = cursor_for(group)
+
+    assert report_cursor_advance(cursor_id=cursor.id, now=END) == []
+
+    cursor.refresh_from_db()
+    assert (cursor.last_period_end, cursor.last_outcome) == (END, ReportOutcome.SKIPPED)
+    assert cursor.last_detail == "No enabled assets for this audience."
