@@ -34,6 +34,8 @@ from .models import Reading
 
 logger = logging.getLogger(__name__)
 
+STREAMS_PER_QUERY = 200
+
 
 @dataclass(frozen=True)
 class AssetSpec:
@@ -267,19 +269,21 @@ def _facts_python(specs: list[AssetSpec], start, end, tolerance) -> dict[int, _F
     by_stream = defaultdict(list)
     for spec in specs:
         by_stream[(spec.owner_id, spec.node_id, spec.source_id)].append(spec)
-    streams = Q()
-    for owner_id, node_id, source_id in by_stream:
-        streams |= Q(owner_id=owner_id, node_id=node_id, source_id=source_id)
-    rows = (
-        Reading.objects.filter(streams, ts__gte=start - tolerance, ts__lte=end + tolerance)
-        .order_by("ts")
-        .values_list("owner_id", "node_id", "source_id", "ts", "instantaneous", "accumulating")
-    )
+    keys = list(by_stream)
     series = defaultdict(list)
-    for owner_id, node_id, source_id, ts, inst, acc in rows.iterator():
-        for spec in by_stream[(owner_id, node_id, source_id)]:
-            iv = _sum(inst, spec.instantaneous_properties) if start <= ts < end else None
-            series[spec.asset_id].append((ts, iv, _sum(acc, spec.energy_properties)))
+    for offset in range(0, len(keys), STREAMS_PER_QUERY):  # SQLite limits expression depth
+        streams = Q()
+        for owner_id, node_id, source_id in keys[offset : offset + STREAMS_PER_QUERY]:
+            streams |= Q(owner_id=owner_id, node_id=node_id, source_id=source_id)
+        rows = (
+            Reading.objects.filter(streams, ts__gte=start - tolerance, ts__lte=end + tolerance)
+            .order_by("ts")
+            .values_list("owner_id", "node_id", "source_id", "ts", "instantaneous", "accumulating")
+        )
+        for owner_id, node_id, source_id, ts, inst, acc in rows.iterator():
+            for spec in by_stream[(owner_id, node_id, source_id)]:
+                iv = _sum(inst, spec.instantaneous_properties) if start <= ts < end else None
+                series[spec.asset_id].append((ts, iv, _sum(acc, spec.energy_properties)))
     return {asset_id: _facts_of(points, start, end) for asset_id, points in series.items()}
 
 

@@ -146,6 +146,8 @@ OSCP_SEGMENT_EXPIRY_SECONDS = env.int("OSCP_SEGMENT_EXPIRY_SECONDS", default=360
 # Default fallback limits (kW) for groups with none of their own.
 OSCP_DEFAULT_FALLBACK_IMPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_IMPORT_KW", default=0.0)
 OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", default=0.0)
+# Largest request body: a datum POST of 10,000 readings with several properties passes 2.5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
 # Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.

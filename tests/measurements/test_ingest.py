@@ -1,5 +1,6 @@
 """Readings in: POST .../oscp/datum (SolarNetwork datum shape), all or nothing, upsert per stream."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,3 +162,15 @@ def test_readings_admin_lists_and_filters_read_only(admin_client, user, django_a
     shown = {r.source_id for r in response.context["cl"].result_list}
     assert shown == {"meter/1", "meter/10", "meter/11"}  # meter/12 and later: over 24 hours old
     assert admin_client.get("/admin/measurements/reading/add/").status_code == 403
+
+
+def test_a_full_request_with_many_properties_is_accepted(api_client):
+    values = {f"phase{n}_watts": 1234.5 + n for n in range(8)}
+    readings = [datum(n % 60, sourceId=f"charger/{n // 60}", i=values) for n in range(10_000)]
+    body = json.dumps(readings)
+    assert len(body) > 2.5 * 1024 * 1024  # above Django's default upload limit for form data
+
+    response = api_client.post(URL, body, content_type="application/json")
+
+    assert response.status_code == 200
+    assert response.json()["data"]["stored"] == 10_000
