@@ -198,10 +198,14 @@ WITH spec AS (
 ),
 r AS (
     SELECT s.asset_id, r.ts,
-        CASE WHEN r.ts >= %(start)s AND r.ts < %(end)s THEN
-            (SELECT sum((r.instantaneous ->> p)::float8) FROM unnest(s.iprops) AS p)
+        -- One property (the usual case) without a subquery per row: about twice as fast.
+        CASE WHEN r.ts < %(start)s OR r.ts >= %(end)s THEN NULL
+            WHEN cardinality(s.iprops) = 1 THEN (r.instantaneous ->> s.iprops[1])::float8
+            ELSE (SELECT sum((r.instantaneous ->> p)::float8) FROM unnest(s.iprops) AS p)
         END AS iv,
-        (SELECT sum((r.accumulating ->> p)::float8) FROM unnest(s.eprops) AS p) AS ev
+        CASE WHEN cardinality(s.eprops) = 1 THEN (r.accumulating ->> s.eprops[1])::float8
+            ELSE (SELECT sum((r.accumulating ->> p)::float8) FROM unnest(s.eprops) AS p)
+        END AS ev
     FROM spec s
     JOIN measurements_reading r
         ON r.owner_id = s.owner_id AND r.node_id = s.node_id AND r.source_id = s.source_id
