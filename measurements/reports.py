@@ -27,6 +27,7 @@ from groups.choices import (
 )
 
 from .aggregation import Measure, window_measure
+from .selectors import report_assets
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class Report:
 
 def report_build(*, group, audience: str, partner, start: datetime, end: datetime) -> Report:
     """The message to ``partner`` for ``group``'s assets of ``audience`` over [start, end)."""
-    assets = list(group.assets.filter(audience=audience, enabled=True).select_related("group"))
+    assets = report_assets(group=group, audience=audience)
     combined_id = group.combined_asset_id or partner.combined_asset_id
     asset_message = partner.measurement_message == MeasurementMessage.ASSET
     message_type = ASSET_MESSAGE if asset_message else GROUP_MESSAGE

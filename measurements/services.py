@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from connections.models import Message
 from connections.services import outbox_enqueue
@@ -26,6 +26,7 @@ from .reports import (
     report_build,
     window_of,
 )
+from .selectors import AUDIENCE_FIELDS, report_cursors_due
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +105,6 @@ def readings_prune(*, now: datetime, days: int | None = None) -> int:
 
 # --- reports ------------------------------------------------------------------------------------
 
-AUDIENCE_FIELDS = {
-    Audience.CAPACITY_PROVIDER: ("capacity_provider", "capacity_provider_measurement_period"),
-    Audience.CAPACITY_OPTIMIZER: ("capacity_optimizer", "capacity_optimizer_measurement_period"),
-}
-
 
 def _report_delay() -> timedelta:
     return timedelta(seconds=settings.MEASUREMENT_REPORT_DELAY_SECONDS)
@@ -159,15 +155,7 @@ def report_cursors_dispatch(*, now: datetime) -> list[int]:
     from .tasks import report_cursor_run
 
     report_cursors_ensure(now=now)
-    partner_enabled = Q()
-    for audience, (partner_field, _) in AUDIENCE_FIELDS.items():
-        partner_enabled |= Q(audience=audience, **{f"group__{partner_field}__enabled": True})
-    due = list(
-        ReportCursor.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(partner_enabled, group__enabled=True, next_due_at__lte=now - _report_delay())
-        .order_by("next_due_at")
-        .values_list("id", flat=True)
-    )
+    due = list(report_cursors_due(closed_by=now - _report_delay()).values_list("id", flat=True))
     for cursor_id in due:
         transaction.on_commit(lambda cursor_id=cursor_id: report_cursor_run.delay(cursor_id))
     return due
