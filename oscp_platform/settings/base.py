@@ -72,8 +72,9 @@ TEMPLATES = [
     },
 ]
 
-# An empty DATABASE_URL (e.g. `DATABASE_URL= make test` to override .env) means the SQLite default.
-DATABASES = {"default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL (e.g. `DATABASE_URL= pytest` to override .env) means the SQLite default.
+_DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db_url_config(_DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -161,8 +162,17 @@ OSCP_SEGMENT_EXPIRY_SECONDS = env.int("OSCP_SEGMENT_EXPIRY_SECONDS", default=360
 # Default fallback limits (kW) for groups with none of their own.
 OSCP_DEFAULT_FALLBACK_IMPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_IMPORT_KW", default=0.0)
 OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", default=0.0)
+# Largest request body: a datum POST of 10,000 readings with several properties passes 2.5 MB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
+# Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.
+MEASUREMENT_CATCHUP_PERIODS = env.int("MEASUREMENT_CATCHUP_PERIODS", default=4)
+# A period is reported this long after it closes, so readings at its end have arrived.
+MEASUREMENT_REPORT_DELAY_SECONDS = env.int("MEASUREMENT_REPORT_DELAY_SECONDS", default=30)
+# Energy counters are read at a period's edges by interpolating between the nearest readings
+# either side no further than this from the edge.
+MEASUREMENTS_EDGE_TOLERANCE_SECONDS = env.int("MEASUREMENTS_EDGE_TOLERANCE_SECONDS", default=300)
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")

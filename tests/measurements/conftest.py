@@ -1,0 +1,34 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from measurements.models import Reading
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def add_reading():
+    """``add_reading(asset, ts, i={...}, a={...})`` stores one reading of the asset's stream."""
+
+    def add(asset, ts, i=None, a=None):
+        return Reading.objects.create(
+            owner_id=asset.group.owner_id,
+            node_id=asset.node_id,
+            source_id=asset.source_id,
+            ts=ts,
+            instantaneous=i or {},
+            accumulating=a or {},
+        )
+
+    return add
+
+
+@pytest.fixture(autouse=True)
+def queued_sends(monkeypatch):
+    """Outbox sends queued on commit, recorded instead of reaching a broker."""
+    from connections import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.message_send, "delay", lambda message_id: queued.append(message_id))
+    return queued

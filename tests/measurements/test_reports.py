@@ -1,0 +1,343 @@
+"""Reports out: message shapes per partner, units, zero values, catch-up, exactly once."""
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from connections.choices import MeasurementMessage
+from connections.models import Message
+from groups.choices import Audience, MeasurementPeriod, Phase
+from measurements import tasks
+from measurements.choices import ReportOutcome
+from measurements.models import ReportCursor
+from measurements.services import report_cursor_advance, report_cursors_dispatch, report_cursors_ensure
+from tests.connections.factories import CapacityOptimizerFactory
+from tests.groups.factories import AssetFactory, CapacityGroupFactory
+
+from .conftest import T0
+
+M = timedelta(minutes=1)
+END = T0 + 15 * M
+
+
+@pytest.fixture(autouse=True)
+def _no_delay(settings):
+    settings.MEASUREMENT_REPORT_DELAY_SECONDS = 0
+    settings.MEASUREMENT_CATCHUP_PERIODS = 4
+
+
+def cursor_for(group, audience=Audience.CAPACITY_PROVIDER, last_end=T0, period=MeasurementPeriod.FIFTEEN_MINUTE):
+    return ReportCursor.objects.create(
+        group=group, audience=audience, period=period, last_period_end=last_end, next_due_at=last_end + 15 * M
+    )
+
+
+def charge(add_reading, asset, wh_per_minute=10.0, watts=600.0, minutes=range(-1, 17)):
+    for minute in minutes:
+        add_reading(asset, T0 + minute * M, i={"watts": watts}, a={"wattHours": 1000 + wh_per_minute * minute})
+
+
+def sent(group=None):
+    messages = Message.objects.filter(direction="out").order_by("id")
+    return list(messages.filter(group=group) if group else messages)
+
+
+@pytest.mark.django_db
+def test_group_measurements_sum_energy_per_phase_direction_and_type(add_reading):
+    group = CapacityGroupFactory(identifier="site-1")
+    one, two = AssetFactory(group=group), AssetFactory(group=group)
+    phase_a = AssetFactory(group=group, phase=Phase.A)
+    charge(add_reading, one, wh_per_minute=10)
+    charge(add_reading, two, wh_per_minute=20)
+    charge(add_reading, phase_a, wh_per_minute=2)
+    cursor = cursor_for(group)
+
+    [message] = report_cursor_advance(cursor_id=cursor.id, now=END)
+
+    assert message.partner == group.capacity_provider
+    assert message.message_type == "update_group_measurements"
+    assert message.body["group_id"] == "site-1"
+    by_phase = {m["phase"]: m for m in message.body["measurements"]}
+    assert by_phase["ALL"] == {
+        "value": 450.0,
+        "phase": "ALL",
+        "unit": "WH",
+        "direction": "IMPORT",
+        "energy_type": "TOTAL",
+        "measure_time": "2026-11-21T10:15:00Z",
+        "initial_measure_time": "2026-11-21T10:00:00Z",
+    }
+    assert by_phase["ONE"]["value"] == 30.0
+    cursor.refresh_from_db()
+    assert (cursor.last_period_end, cursor.last_outcome, cursor.last_message) == (END, ReportOutcome.QUEUED, message)
+
+
+@pytest.mark.django_db
+def test_asset_measurements_one_entry_per_asset(add_reading):
+    group = CapacityGroupFactory(capacity_provider__measurement_message=MeasurementMessage.ASSET)
+    watts = AssetFactory(group=group, identifier="charger-1")
+    kilowatts = AssetFactory(
+        group=group,
+        identifier="charger-2",
+        phase=Phase.B,
+        instantaneous={"propertyNames": ["watts"], "unit": "kW", "multiplier": 0.001, "statisticType": "Average"},
+    )
+    charge(add_reading, watts, watts=7200)
+    charge(add_reading, kilowatts, watts=3600)
+
+    [message] = report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
+
+    assert message.message_type == "update_asset_measurements"
+    entries = {m["asset_id"]: m for m in message.body["measurements"]}
+    assert entries["charger-1"]["asset_category"] == "CHARGING"
+    assert entries["charger-1"]["instantaneous_measurement"] == {
+        "value": 7200.0,
+        "phase": "ALL",
+        "unit": "W",
+        "measure_time": "2026-11-21T10:15:00Z",
+    }
+    assert entries["charger-1"]["energy_measurement"]["value"] == 150.0
+    assert entries["charger-2"]["instantaneous_measurement"]["unit"] == "KW"
+    assert entries["charger-2"]["instantaneous_measurement"]["value"] == 3.6
+    assert entries["charger-2"]["energy_measurement"]["phase"] == "TWO"
+
+
+@pytest.mark.django_db
+def test_combined_asset_sums_everything_into_one_in_watts(add_reading, caplog):
+    group = CapacityGroupFactory(
+        capacity_provider__measurement_message=MeasurementMessage.ASSET,
+        capacity_provider__combined_asset_id="PARTNER-SITE",
+        combined_asset_id="SITE42",
+    )
+    in_watts = AssetFactory(group=group)
+    in_kw = AssetFactory(
+        group=group,
+        instantaneous={"propertyNames": ["watts"], "unit": "kW", "multiplier": 0.001, "statisticType": "Maximum"},
+        energy={
+            "propertyNames": ["wattHours"],
+            "unit": "kWh",
+            "multiplier": 0.001,
+            "statisticType": "Difference",
+            "type": "Total",
+            "direction": "Import",
+        },
+    )
+    in_amps = AssetFactory(
+        group=group, instantaneous={"propertyNames": ["amps"], "unit": "A", "statisticType": "Maximum"}
+    )
+    charge(add_reading, in_watts, watts=1000, wh_per_minute=100)
+    charge(add_reading, in_kw, watts=2500, wh_per_minute=200)
+    for minute in range(15):
+        add_reading(in_amps, T0 + minute * M, i={"amps": 16})
+
+    with caplog.at_level(logging.WARNING):
+        [message] = report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
+
+    [entry] = message.body["measurements"]
+    assert entry["asset_id"] == "SITE42"  # the group's id overrides the partner's
+    assert entry["instantaneous_measurement"]["unit"] == "W"
+    assert entry["instantaneous_measurement"]["value"] == 3500.0  # the A asset is left out
+    assert entry["energy_measurement"]["unit"] == "KWH"  # mixed Wh and kWh
+    assert entry["energy_measurement"]["value"] == 4.5
+    assert f"Asset {in_amps.id}: instantaneous unit 'A'" in caplog.text
+
+
+@pytest.mark.django_db
+def test_partner_combined_asset_id_applies_when_the_group_has_none(add_reading):
+    group = CapacityGroupFactory(
+        capacity_provider__measurement_message=MeasurementMessage.ASSET,
+        capacity_provider__combined_asset_id="PARTNER-SITE",
+    )
+    charge(add_reading, AssetFactory(group=group))
+    charge(add_reading, AssetFactory(group=group))
+
+    [message] = report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
+
+    assert [m["asset_id"] for m in message.body["measurements"]] == ["PARTNER-SITE"]
+    assert message.body["measurements"][0]["energy_measurement"]["value"] == 300.0
+
+
+@pytest.mark.django_db
+def test_no_data_sends_nothing_unless_the_group_reports_zeros(add_reading):
+    quiet = CapacityGroupFactory()
+    AssetFactory(group=quiet)
+    zeros = CapacityGroupFactory(report_zero_when_no_data=True, capacity_provider__measurement_message="asset")
+    AssetFactory(group=zeros, identifier="idle-charger")
+    quiet_cursor, zeros_cursor = cursor_for(quiet), cursor_for(zeros)
+
+    assert report_cursor_advance(cursor_id=quiet_cursor.id, now=END) == []
+    [message] = report_cursor_advance(cursor_id=zeros_cursor.id, now=END)
+
+    quiet_cursor.refresh_from_db()
+    assert (quiet_cursor.last_period_end, quiet_cursor.last_outcome) == (END, ReportOutcome.NO_DATA)
+    [entry] = message.body["measurements"]
+    assert entry["asset_id"] == "idle-charger"
+    assert entry["energy_measurement"]["value"] == 0
+    assert entry["instantaneous_measurement"]["value"] == 0
+
+
+@pytest.mark.django_db
+def test_missed_periods_are_sent_in_order_up_to_the_catch_up_limit(add_reading):
+    group = CapacityGroupFactory(report_zero_when_no_data=True)
+    AssetFactory(group=group)
+    cursor = cursor_for(group)
+
+    messages = report_cursor_advance(cursor_id=cursor.id, now=T0 + 2 * 60 * M + 5 * M)
+
+    ends = [m.body["measurements"][0]["measure_time"] for m in messages]
+    assert ends == ["2026-11-21T11:15:00Z", "2026-11-21T11:30:00Z", "2026-11-21T11:45:00Z", "2026-11-21T12:00:00Z"]
+    assert [m.id for m in messages] == sorted(m.id for m in messages)
+    cursor.refresh_from_db()
+    assert cursor.last_period_end == T0 + 2 * 60 * M
+    assert cursor.last_detail.startswith("4 older period(s) dropped")
+    assert report_cursor_advance(cursor_id=cursor.id, now=T0 + 2 * 60 * M + 14 * M) == []
+
+
+@pytest.mark.django_db
+def test_each_audience_gets_its_own_assets_and_period(add_reading):
+    group = CapacityGroupFactory(
+        capacity_optimizer=CapacityOptimizerFactory(measurement_message="asset"),
+        capacity_optimizer_measurement_period=MeasurementPeriod.FIVE_MINUTE,
+    )
+    charge(add_reading, AssetFactory(group=group, identifier="for-cp"))
+    charge(add_reading, AssetFactory(group=group, identifier="for-co", audience=Audience.CAPACITY_OPTIMIZER))
+    report_cursors_ensure(now=T0 + timedelta(seconds=30))
+
+    cp, co = (
+        ReportCursor.objects.get(audience="CapacityProvider"),
+        ReportCursor.objects.get(audience="CapacityOptimizer"),
+    )
+    cp_messages = report_cursor_advance(cursor_id=cp.id, now=END)
+    co_messages = report_cursor_advance(cursor_id=co.id, now=END)
+
+    assert [m.partner for m in cp_messages] == [group.capacity_provider]
+    assert [m.partner for m in co_messages] == [group.capacity_optimizer] * 3
+    assert {e["asset_id"] for m in co_messages for e in m.body["measurements"]} == {"for-co"}
+    assert cp_messages[0].body["measurements"][0]["value"] == 150.0
+
+
+@pytest.mark.django_db
+def test_dispatcher_queues_only_closed_periods_of_enabled_groups(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.MEASUREMENT_REPORT_DELAY_SECONDS = 30
+    queued = []
+    monkeypatch.setattr(tasks.report_cursor_run, "delay", queued.append)
+    live = CapacityGroupFactory()
+    CapacityGroupFactory(enabled=False)
+    CapacityGroupFactory(capacity_provider__enabled=False)
+
+    report_cursors_dispatch(now=T0 + 7 * M)
+    assert ReportCursor.objects.count() == 2  # none for the disabled group
+    live_cursor = ReportCursor.objects.get(group=live)
+    assert live_cursor.last_period_end == T0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert report_cursors_dispatch(now=END + 29 * timedelta(seconds=1)) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        due = report_cursors_dispatch(now=END + 30 * timedelta(seconds=1))
+
+    assert due == [live_cursor.id]
+    assert queued == [live_cursor.id]
+
+
+@pytest.mark.django_db
+def test_a_period_change_is_followed(add_reading):
+    group = CapacityGroupFactory(report_zero_when_no_data=True)
+    AssetFactory(group=group)
+    report_cursors_ensure(now=T0)
+    group.capacity_provider_measurement_period = MeasurementPeriod.FIVE_MINUTE
+    group.save()
+
+    report_cursors_ensure(now=T0 + M)
+    cursor = ReportCursor.objects.get()
+
+    assert (cursor.period, cursor.next_due_at) == (MeasurementPeriod.FIVE_MINUTE, T0 + 5 * M)
+    assert len(report_cursor_advance(cursor_id=cursor.id, now=T0 + 10 * M)) == 2
+
+
+@pytest.mark.django_db
+def test_capacity_provider_reports_feed_the_compliance_check(
+    add_reading, monkeypatch, django_capture_on_commit_callbacks
+):
+    from forecasts import services as forecast_services
+
+    monkeypatch.setattr(forecast_services, "compliance_check", lambda **kwargs: None, raising=False)
+    checks = []
+    monkeypatch.setattr(tasks.compliance_check, "delay", lambda *args: checks.append(args))
+    group = CapacityGroupFactory()
+    charge(add_reading, AssetFactory(group=group), wh_per_minute=100)  # 1.5 kWh in 15 minutes
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
+
+    assert checks == [(group.id, T0.isoformat(), END.isoformat(), pytest.approx(6.0))]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_each_period_is_sent_once_with_concurrent_workers():
+    now = T0 + 3 * 15 * M
+    rounds = 5
+    cursors = [cursor_for(CapacityGroupFactory(report_zero_when_no_data=True)) for _ in range(rounds)]
+    for cursor in cursors:
+        AssetFactory(group=cursor.group)
+
+    def worker(cursor_id, barrier, results):
+        try:
+            barrier.wait()
+            results.append(len(report_cursor_advance(cursor_id=cursor_id, now=now)))
+        finally:
+            connection.close()
+
+    for cursor in cursors:
+        barrier, results = threading.Barrier(2), []
+        threads = [threading.Thread(target=worker, args=(cursor.id, barrier, results)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == [0, 3]
+        assert len(sent(cursor.group)) == 3
+
+
+@pytest.mark.django_db
+def test_admin_lists_cursors_and_resends_a_period(admin_client, add_reading, django_assert_max_num_queries):
+    group = CapacityGroupFactory(name="Depot")
+    charge(add_reading, AssetFactory(group=group))
+    cursor = cursor_for(group, last_end=END)
+    for _ in range(5):
+        cursor_for(CapacityGroupFactory())
+
+    with django_assert_max_num_queries(8):
+        listing = admin_client.get("/admin/measurements/reportcursor/")
+    form = admin_client.post(
+        "/admin/measurements/reportcursor/", {"action": "send_period", "_selected_action": [cursor.id]}
+    )
+    done = admin_client.post(
+        "/admin/measurements/reportcursor/",
+        {"action": "send_period", "_selected_action": [cursor.id], "apply": "1", "period_start": ""},
+        follow=True,
+    )
+
+    assert listing.status_code == 200
+    assert b"Depot" in listing.content
+    assert b"period_start" in form.content
+    [message] = sent(group)
+    assert message.body["measurements"][0]["measure_time"] == "2026-11-21T10:15:00Z"
+    assert "update_group_measurements queued" in done.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_group_without_assets_for_the_audience_is_skipped(add_reading):
+    group = CapacityGroupFactory(report_zero_when_no_data=True)
+    AssetFactory(group=group, audience=Audience.CAPACITY_OPTIMIZER)
+    cursor = cursor_for(group)
+
+    assert report_cursor_advance(cursor_id=cursor.id, now=END) == []
+
+    cursor.refresh_from_db()
+    assert (cursor.last_period_end, cursor.last_outcome) == (END, ReportOutcome.SKIPPED)
+    assert cursor.last_detail == "No enabled assets for this audience."
