@@ -1,0 +1,19 @@
+"""Run every benchmark in turn (each needs PostgreSQL; see its docstring) and print its figures."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHES = ["inbound_forecast.py", "forecast_to_envelope.py", "measurements.py"]
+
+
+def main() -> int:
+    failed = 0
+    for name in BENCHES:
+        print(f"=== {name}", flush=True)
+        failed += subprocess.call([sys.executable, str(Path(__file__).parent / name)]) != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
