@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole, RegistrationStatus
-from .lifecycle import partner_lock, partner_transition_or_note
+from .lifecycle import partner_lock
 from .models import Message, Partner
 
 logger = logging.getLogger(__name__)
@@ -195,10 +195,8 @@ def _after_outcome(message: Message) -> None:
         return
     if message.message_type in ORDERED_TYPES:
         _release_followers(message)
-    if message.message_type == "register" and message.correlation_id:
-        _register_reply_outcome(message)
-    elif message.message_type == "register":
-        _our_register_outcome(message)
+    if message.message_type == "register":
+        _register_outcome(message)
     elif message.message_type == "handshake" and message.status == MessageStatus.DEAD:
         partner = partner_lock(message.partner_id)
         partner.connection_state_reason = f"handshake {message.request_id} failed: {message.error}"[:255]
@@ -206,32 +204,23 @@ def _after_outcome(message: Message) -> None:
         partner.save(update_fields=["connection_state_reason", "modified"])
 
 
-def _register_reply_outcome(message: Message) -> None:
-    """Our reply to a partner's register: accepted → registered (and, for an optimizer, our
-    handshake starts); dead → failed. The inbound services decide the details."""
-    from .services import registration_reply_accepted, registration_reply_failed
+def _register_outcome(message: Message) -> None:
+    """Our register, or (with a correlation id) our reply to the partner's. Dead → failed (the
+    inbound services decide the details). Our reply accepted → registered, and for an optimizer
+    our handshake starts; our own register accepted → the partner will register back (inbound)."""
+    from .services import registration_failed, registration_reply_accepted
 
-    if message.status == MessageStatus.SENT:
-        registration_reply_accepted(message=message)
-        partner = Partner.objects.get(id=message.partner_id)
-        if (
-            partner.role == PartnerRole.CAPACITY_OPTIMIZER
-            and partner.registration_status == RegistrationStatus.REGISTERED
-        ):
-            from .outbound import partner_handshake_start
-
-            partner_handshake_start(partner=partner)
-    else:
-        registration_reply_failed(message=message)
-
-
-def _our_register_outcome(message: Message) -> None:
-    """Our own register: 2xx means the partner will register back (inbound); dead → failed."""
     if message.status == MessageStatus.DEAD:
-        partner = partner_lock(message.partner_id)
-        partner.registration_status = RegistrationStatus.FAILED
-        reason = f"register {message.request_id} {message.status}" + (f": {message.error}" if message.error else "")
-        partner_transition_or_note(partner=partner, to=ConnectionState.FAILED, reason=reason)
+        registration_failed(message=message)
+        return
+    if not message.correlation_id:
+        return
+    registration_reply_accepted(message=message)
+    partner = Partner.objects.get(id=message.partner_id)
+    if partner.role == PartnerRole.CAPACITY_OPTIMIZER and partner.registration_status == RegistrationStatus.REGISTERED:
+        from .outbound import partner_handshake_start
+
+        partner_handshake_start(partner=partner)
 
 
 def _release_followers(message: Message) -> None:

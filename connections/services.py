@@ -312,14 +312,16 @@ def registration_reply_accepted(*, message: Message) -> None:
 
 
 @transaction.atomic
-def registration_reply_failed(*, message: Message) -> None:
-    """Our register reply failed for good: the token in it never reached the partner; Failed."""
+def registration_failed(*, message: Message) -> None:
+    """Our register, or our reply to the partner's (it has a correlation id), failed for good: the
+    token in it never reached the partner, so it is retired; Failed."""
     partner = partner_lock(message.partner)
     digest = _reply_token_digest(message)
     if digest:
         _tokens_retire(partner=partner, only_digest=digest)
     partner.registration_status = RegistrationStatus.FAILED
-    reason = f"registration reply {message.request_id} failed: {message.error or 'permanent error'}"
+    what = "registration reply" if message.correlation_id else "register"
+    reason = f"{what} {message.request_id} failed: {message.error or 'permanent error'}"
     partner_transition_or_note(partner=partner, to=ConnectionState.FAILED, reason=reason)
 
 
