@@ -14,7 +14,7 @@ log, whatever happens:
 5. JSON body validated exactly per the reference (400 naming field and problem), group resolved
    (404 for unknown groups and for other partners' groups alike).
 6. One transaction: the accepted log row, the domain change, outbound replies/relays (sent on
-   commit). 204, empty body.
+   commit). 204, empty body. A handshake before registration is complete → 403 "Register first".
 
 Errors are ``{"message": "..."}``; nothing but the log row is stored for a rejected request.
 """
@@ -82,6 +82,7 @@ OFFLINE_ALLOWED = {"register", "handshake", "handshake_acknowledge", "heartbeat"
 SECRET_HEADERS = {"proxy-authorization", "cookie", "apikey", "x-api-key", "x-access-token"}
 MAX_SEGMENTS = 1000
 RAW_BODY_LOG_CHARS = 4000
+_NOT_REGISTERED = "Register first: {message} needs a completed registration (connection state is {state})."
 _OFFLINE = (
     "Handshake required after offline: we have counted you offline since {since} (no heartbeat in time); "
     "send a handshake before {message}."
@@ -247,6 +248,8 @@ class OscpView(APIView):
                 self.process(inbound, message)
                 message.duration_ms = inbound.elapsed_ms()
                 message.save(update_fields=["duration_ms"])
+        except services.PartnerNotRegistered as exc:
+            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
         except IntegrityError:
             # The same request id was accepted meanwhile (partial unique constraint).
             if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
@@ -389,9 +392,6 @@ class RegisterView(OscpView):
         )
 
 
-_NOT_REGISTERED = "Register first: {message} needs a completed registration (connection state is {state})."
-
-
 @_schema
 class HandshakeView(OscpView):
     """Store the behaviour the partner requires of us, go online, queue our acknowledgement."""
@@ -401,14 +401,9 @@ class HandshakeView(OscpView):
     group_scoped = False
 
     def process(self, inbound, message):
-        try:
-            services.handshake_receive(
-                partner=inbound.partner,
-                behaviour=inbound.data["required_behaviour"],
-                request_id=inbound.request_id,
-            )
-        except services.PartnerNotRegistered as exc:
-            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
+        services.handshake_receive(
+            partner=inbound.partner, behaviour=inbound.data["required_behaviour"], request_id=inbound.request_id
+        )
 
 
 @_schema
@@ -422,12 +417,9 @@ class HandshakeAcknowledgeView(OscpView):
     alias: str = ""
 
     def process(self, inbound, message):
-        try:
-            completed = services.handshake_acknowledge_receive(
-                partner=inbound.partner, behaviour=inbound.data["required_behaviour"]
-            )
-        except services.PartnerNotRegistered as exc:
-            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
+        completed = services.handshake_acknowledge_receive(
+            partner=inbound.partner, behaviour=inbound.data["required_behaviour"]
+        )
         notes = [f"received at {self.alias}"] if self.alias else []
         if not completed:
             notes.append("no handshake of ours was pending")
