@@ -80,10 +80,12 @@ def test_partner_registers_with_us_and_gets_our_reply_then_our_handshake(peer, r
     optimizer = _partner(peer, role=PartnerRole.CAPACITY_OPTIMIZER, partner_token="", required_heartbeat_seconds=5)
     initial = inbound_token_issue(partner=optimizer)
 
+    started = time.time()
     theirs = peer.call(_fp(web_server), "register", _register_body(peer, "peer-token-for-fp-0001"), token=initial)
     assert theirs.status == 204
 
     [reply] = peer.wait_for("register", timeout=15)
+    print(f"our register reply reached the peer {reply.received_at - started:.2f}s after its register")
     assert reply.header("Authorization") == "Token peer-token-for-fp-0001"
     assert reply.header("X-Correlation-ID") == theirs.request_id
     assert reply.body["version_url"] == [{"version": "2.0", "base_url": _fp(web_server)}]
@@ -164,11 +166,13 @@ def test_partners_handshake_gets_our_acknowledgement_then_heartbeats(peer, real_
     token = inbound_token_issue(partner=provider)
 
     body = {"required_behaviour": {"heartbeat_interval": 1, "measurement_configuration": ["CONTINUOUS"]}}
+    started = time.time()
     theirs = peer.call(_fp(web_server), "handshake", body, token=token)
     assert theirs.status == 204
     assert _state(provider) == ConnectionState.ONLINE
 
     [ack] = peer.wait_for("handshake_acknowledge", timeout=15)
+    print(f"our acknowledgement reached the peer {ack.received_at - started:.2f}s after its handshake")
     assert ack.header("X-Correlation-ID") == theirs.request_id
     assert ack.header("Authorization") == "Token their-token-0001-abcd"
     assert ack.body == {}
