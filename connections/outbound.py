@@ -4,57 +4,36 @@ heartbeats, and marking partners offline when theirs stop. Everything leaves thr
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from oscp_platform.crypto import mask
-
-from .choices import ConnectionState, MeasurementStyle, RegistrationStatus, TokenKind
-from .lifecycle import partner_transition
+from .choices import ConnectionState, MeasurementStyle, RegistrationStatus
+from .lifecycle import OFFLINE_CHECK_STATES, partner_lock, partner_offline_mark, partner_transition
 from .models import Message, Partner
-from .services import inbound_token_issue, outbox_enqueue
+from .oscp.serializers import wire_time
+from .services import outbox_enqueue, registration_send
 
 logger = logging.getLogger(__name__)
 
 WIRE_STYLES = {MeasurementStyle.CONTINUOUS: "CONTINUOUS", MeasurementStyle.INTERMITTENT: "INTERMITTENT"}
 HEARTBEAT_STATES = (ConnectionState.REGISTERED, ConnectionState.HANDSHAKING, ConnectionState.ONLINE)
-OFFLINE_CHECK_STATES = (ConnectionState.HANDSHAKING, ConnectionState.ONLINE)
-
-
-def wire_time(value: datetime) -> str:
-    """RFC 3339 in UTC with ``Z`` (what we send)."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _locked(partner: Partner) -> Partner:
-    return Partner.objects.select_for_update().get(id=partner.id)
 
 
 @transaction.atomic
 def partner_register(*, partner: Partner) -> Message:
     """We register first: issue the token the partner will call us with and send it in
     ``register``, authenticated with the initial token the partner gave us."""
-    partner = _locked(partner)
+    partner = partner_lock(partner)
     if not partner.enabled:
         raise ValidationError({"enabled": "The partner is disabled."})
     if not partner.partner_token:
         raise ValidationError({"partnerToken": "Set the token the partner gave us before registering."})
-    our_token = inbound_token_issue(partner=partner, kind=TokenKind.REGISTRATION)
-    version_url = [{"version": "2.0", "base_url": settings.OSCP_PUBLIC_BASE_URL}]
-    partner.registration_status = RegistrationStatus.PENDING
-    partner_transition(partner=partner, to=ConnectionState.REGISTERING, reason="registering: register sent")
-    return outbox_enqueue(
-        partner=partner,
-        message_type="register",
-        body={"token": mask(our_token), "version_url": version_url},
-        sealed_body=json.dumps({"token": our_token, "version_url": version_url}),
-    )
+    return registration_send(partner=partner, reason="registering: register sent")
 
 
 def required_behaviour(partner: Partner) -> dict:
@@ -70,7 +49,7 @@ def required_behaviour(partner: Partner) -> dict:
 @transaction.atomic
 def partner_handshake_start(*, partner: Partner) -> Message:
     """Send ``handshake`` with what we require; handshaking until the acknowledgement arrives."""
-    partner = _locked(partner)
+    partner = partner_lock(partner)
     if not partner.enabled:
         raise ValidationError({"enabled": "The partner is disabled."})
     if partner.connection_state in (ConnectionState.REGISTERING, ConnectionState.FAILED, ConnectionState.DISABLED):
@@ -102,7 +81,10 @@ def heartbeat_send(*, partner: Partner, now: datetime | None = None) -> Message:
     partner.last_heartbeat_sent_at = now
     partner.save(update_fields=["last_heartbeat_sent_at", "modified"])
     return outbox_enqueue(
-        partner=partner, message_type="heartbeat", body={"offline_mode_at": wire_time(offline_at)}, deadline=offline_at
+        partner=partner,
+        message_type="heartbeat",
+        body={"offline_mode_at": wire_time(offline_at, "milliseconds")},
+        deadline=offline_at,
     )
 
 
@@ -151,11 +133,7 @@ def partners_offline_check(*, now: datetime | None = None) -> int:
     )
     count = 0
     for partner in partners:
-        last = partner.last_heartbeat_received_at
-        reason = f"no heartbeat by {wire_time(partner.offline_mode_at)}" + (
-            f" (last received {wire_time(last)})" if last else ""
-        )
-        partner_transition(partner=partner, to=ConnectionState.OFFLINE, reason=reason)
+        reason = partner_offline_mark(partner=partner)
         logger.warning("Partner %s offline: %s", partner.id, reason)
         count += 1
     return count

@@ -23,6 +23,10 @@ Offline rule: while a partner is ``offline`` only those three types flow; everyt
 pending until the partner is online again (``partner_transition`` to online calls
 ``outbox_release``), or dies at its deadline.
 
+Disabled rule: nothing at all goes to a disabled partner (``enabled`` off); its messages stay
+pending until it is enabled again (``lifecycle.partner_enabled_apply`` calls ``outbox_release``),
+or die at their deadline.
+
 The sweeper (``connections.outbox_sweep``) re-queues pending rows overdue by more than
 ``OSCP_OUTBOX_SWEEP_GRACE_SECONDS`` (a queue entry Redis lost) and ``sending`` rows whose lease
 ran out (a worker killed mid-send): delivery is at least once, and the partner sees the same
@@ -43,6 +47,7 @@ from django.utils import timezone
 
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole, RegistrationStatus
+from .lifecycle import partner_lock
 from .models import Message, Partner
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,8 @@ def retry_delay(attempt: int) -> float:
 
 def _hold_reason(message: Message, partner: Partner) -> str:
     """Why ``message`` must wait (empty when it may go now)."""
+    if not partner.enabled or partner.connection_state == ConnectionState.DISABLED:
+        return "waiting: partner is disabled"
     if partner.connection_state == ConnectionState.OFFLINE and message.message_type not in OFFLINE_ALLOWED_TYPES:
         return "waiting: partner is offline until a new handshake"
     blocker = (
@@ -104,9 +111,6 @@ def _claim(message_id: int) -> tuple[Message, int] | None:
             return None
         if message.partner_id:
             partner = Partner.objects.get(id=message.partner_id)
-            if not partner.enabled:
-                _finish(message, MessageStatus.DEAD, error="partner is disabled")
-                return None
             reason = _hold_reason(message, partner)
             if reason:
                 if message.status == MessageStatus.SENDING:
@@ -191,76 +195,49 @@ def _after_outcome(message: Message) -> None:
         return
     if message.message_type in ORDERED_TYPES:
         _release_followers(message)
-    if message.message_type == "register" and message.correlation_id:
-        _register_reply_outcome(message)
-    elif message.message_type == "register":
-        _our_register_outcome(message)
+    if message.message_type == "register":
+        _register_outcome(message)
     elif message.message_type == "handshake" and message.status == MessageStatus.DEAD:
-        partner = Partner.objects.select_for_update().get(id=message.partner_id)
+        partner = partner_lock(message.partner_id)
         partner.connection_state_reason = f"handshake {message.request_id} failed: {message.error}"[:255]
         partner._change_reason = partner.connection_state_reason
         partner.save(update_fields=["connection_state_reason", "modified"])
 
 
-def _register_reply_outcome(message: Message) -> None:
-    """Our reply to a partner's register: accepted → registered (and, for an optimizer, our
-    handshake starts); dead → failed. The inbound services decide the details."""
-    from .services import registration_reply_accepted, registration_reply_failed
+def _register_outcome(message: Message) -> None:
+    """Our register, or (with a correlation id) our reply to the partner's. Dead → failed (the
+    inbound services decide the details). Our reply accepted → registered, and for an optimizer
+    our handshake starts; our own register accepted → the partner will register back (inbound)."""
+    from .services import registration_failed, registration_reply_accepted
 
-    if message.status == MessageStatus.SENT:
-        registration_reply_accepted(message=message)
-        partner = Partner.objects.get(id=message.partner_id)
-        if (
-            partner.role == PartnerRole.CAPACITY_OPTIMIZER
-            and partner.registration_status == RegistrationStatus.REGISTERED
-        ):
-            from .outbound import partner_handshake_start
-
-            partner_handshake_start(partner=partner)
-    else:
-        registration_reply_failed(message=message)
-
-
-def _our_register_outcome(message: Message) -> None:
-    """Our own register: 2xx means the partner will register back (inbound); dead → failed."""
     if message.status == MessageStatus.DEAD:
-        _registration_set(message.partner_id, RegistrationStatus.FAILED, ConnectionState.FAILED, message)
+        registration_failed(message=message)
+        return
+    if not message.correlation_id:
+        return
+    registration_reply_accepted(message=message)
+    partner = Partner.objects.get(id=message.partner_id)
+    if partner.role == PartnerRole.CAPACITY_OPTIMIZER and partner.registration_status == RegistrationStatus.REGISTERED:
+        from .outbound import partner_handshake_start
 
-
-def _registration_set(partner_id: int, status: str, state: str, message: Message) -> None:
-    from .lifecycle import IllegalTransition, partner_transition
-
-    partner = Partner.objects.select_for_update().get(id=partner_id)
-    partner.registration_status = status
-    reason = f"register {message.request_id} {message.status}" + (f": {message.error}" if message.error else "")
-    try:
-        partner_transition(partner=partner, to=state, reason=reason)
-    except IllegalTransition:
-        partner._change_reason = reason
-        partner.save()
+        partner_handshake_start(partner=partner)
 
 
 def _release_followers(message: Message) -> None:
     """Queue the messages that waited behind a register/handshake message to the same partner."""
-    waiting = Message.objects.filter(
-        partner_id=message.partner_id,
-        direction=MessageDirection.OUTBOUND,
-        status__in=RETRYABLE,
-        id__gt=message.id,
-        next_attempt_at__lte=timezone.now(),
-    ).values_list("id", flat=True)
-    for message_id in waiting:
-        _queue(message_id)
+    outbox_release(partner_id=message.partner_id, after_id=message.id)
 
 
 # --- services ----------------------------------------------------------------------------------
-def outbox_release(*, partner_id: int) -> int:
-    """Queue every due unsent message to a partner (it is back online)."""
+def outbox_release(*, partner_id: int, after_id: int = 0) -> int:
+    """Queue every due unsent message to a partner (back online, enabled again, or no longer
+    waiting behind message ``after_id``)."""
     ids = list(
         Message.objects.filter(
             partner_id=partner_id,
             direction=MessageDirection.OUTBOUND,
             status__in=RETRYABLE,
+            id__gt=after_id,
             next_attempt_at__lte=timezone.now(),
         ).values_list("id", flat=True)
     )
@@ -298,14 +275,14 @@ def outbox_sweep(*, now=None, batch: int = 500) -> int:
     overdue = Q(status__in=RETRYABLE, next_attempt_at__lte=now - grace) | Q(
         status=MessageStatus.SENDING, next_attempt_at__lte=now
     )
-    waiting_offline = Q(partner__connection_state=ConnectionState.OFFLINE, deadline__gt=now) & ~Q(
-        message_type__in=OFFLINE_ALLOWED_TYPES
-    )
+    offline = Q(partner__connection_state=ConnectionState.OFFLINE) & ~Q(message_type__in=OFFLINE_ALLOWED_TYPES)
+    disabled = Q(partner__enabled=False) | Q(partner__connection_state=ConnectionState.DISABLED)
+    waiting = (offline | disabled) & Q(deadline__gt=now)  # held; swept again only to die at the deadline
     ids = list(
         Message.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(direction=MessageDirection.OUTBOUND)
         .filter(overdue)
-        .exclude(waiting_offline)
+        .exclude(waiting)
         .order_by("id")
         .values_list("id", flat=True)[:batch]
     )

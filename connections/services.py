@@ -14,7 +14,14 @@ from django.utils import timezone
 from oscp_platform.crypto import mask, token_digest, token_generate
 
 from .choices import ConnectionState, MeasurementStyle, MessageDirection, MessageStatus, RegistrationStatus, TokenKind
-from .lifecycle import TRANSITIONS, partner_transition
+from .lifecycle import (
+    partner_enabled_apply,
+    partner_is_offline,
+    partner_lock,
+    partner_offline_mark,
+    partner_transition,
+    partner_transition_or_note,
+)
 from .models import InboundToken, Message, MessageSegment, Partner
 
 OAUTH_CLIENT_SECRET = "oauth-client-secret"
@@ -130,6 +137,13 @@ def _history_by(instance, actor, reason: str) -> None:
     instance._change_reason = reason
 
 
+def _enabled_apply(partner: Partner, actor, reason: str) -> None:
+    """``enabled`` decides between ``disabled`` and a live connection state (lifecycle)."""
+    by = actor.get_username() if getattr(actor, "is_authenticated", False) else ""
+    if partner_enabled_apply(partner=partner, by=by, save=False):
+        partner._change_reason = f"{reason}; {partner.connection_state_reason}"
+
+
 @transaction.atomic
 def partner_create(
     *,
@@ -146,6 +160,7 @@ def partner_create(
     partner = Partner(owner=owner, role=role)
     _partner_assign(partner, {"name": name, "base_url": base_url, **config})
     _history_by(partner, actor, "created")
+    _enabled_apply(partner, actor, "created")
     partner.save()
     _history_by(partner, actor, "initial token issued")
     token = inbound_token_issue(partner=partner, kind=TokenKind.INITIAL)
@@ -154,10 +169,13 @@ def partner_create(
 
 @transaction.atomic
 def partner_update(*, partner: Partner, actor: AbstractBaseUser | None = None, **changes: Any) -> Partner:
-    """Set the given configuration fields (the management API passes all of them: full replace)."""
+    """Set the given configuration fields (the management API passes all of them: full replace).
+    Turning ``enabled`` off disables the connection (nothing is sent, calls are refused); turning
+    it on again restores it and sends what the outbox held meanwhile."""
     partner = _concrete(partner)
     _partner_assign(partner, changes)
     _history_by(partner, actor, "updated")
+    _enabled_apply(partner, actor, "updated")
     partner.save()
     return partner
 
@@ -191,10 +209,6 @@ REGISTERED_STATES = {
 
 class PartnerNotRegistered(Exception):
     """A handshake (or acknowledgement) from a partner that has not completed registration."""
-
-
-def _partner_lock(partner: Partner) -> Partner:
-    return Partner.objects.select_for_update().get(pk=partner.pk)
 
 
 def partner_is_registered(partner: Partner) -> bool:
@@ -232,16 +246,6 @@ def _tokens_retire(*, partner: Partner, keep_digest: str | None = None, only_dig
     return live.update(retired_at=timezone.now())
 
 
-def _transition_or_note(*, partner: Partner, to: str, reason: str) -> None:
-    """Move to ``to`` when the state machine allows it; otherwise keep the state and save the
-    reason (e.g. an already online partner completing a re-registration)."""
-    if to in TRANSITIONS[partner.connection_state]:
-        partner_transition(partner=partner, to=to, reason=reason)
-    else:
-        partner._change_reason = reason
-        partner.save()
-
-
 @transaction.atomic
 def register_receive(
     *, partner: Partner, token: str, base_url: str, request_id: str, presented_token: str, correlation_id: str = ""
@@ -249,7 +253,7 @@ def register_receive(
     """A partner registered with us: keep its token (encrypted) and base URL. If it answers our
     own register, registration is complete; otherwise issue our next token and queue our reply
     (the token the partner used stays live until that reply is accepted). Returns the reply."""
-    partner = _partner_lock(partner)
+    partner = partner_lock(partner)
     is_reply = _registration_is_reply(partner=partner, presented_token=presented_token, correlation_id=correlation_id)
     partner.partner_token = token
     partner.base_url = base_url
@@ -257,24 +261,32 @@ def register_receive(
     if is_reply:
         _tokens_retire(partner=partner, keep_digest=token_digest(presented_token))
         partner.registration_status = RegistrationStatus.REGISTERED
-        _transition_or_note(
+        partner_transition_or_note(
             partner=partner,
             to=ConnectionState.REGISTERED,
             reason="registration completed: partner answered our register",
         )
         return None
-    partner.registration_status = RegistrationStatus.PENDING
-    our_token = inbound_token_issue(partner=partner, kind=TokenKind.REGISTRATION)
-    partner_transition(
-        partner=partner, to=ConnectionState.REGISTERING, reason="register received; replying with a new token"
+    return registration_send(
+        partner=partner, reason="register received; replying with a new token", correlation_id=request_id
     )
+
+
+def registration_send(*, partner: Partner, reason: str, correlation_id: str = "") -> Message:
+    """Issue the token the partner will call us with and queue ``register`` carrying it (our own
+    register, or with ``correlation_id`` our reply to the partner's); registering. The caller
+    holds the partner row locked. The message log shows the token masked; the encrypted sealed
+    body carries it."""
+    our_token = inbound_token_issue(partner=partner, kind=TokenKind.REGISTRATION)
     version_url = [{"version": "2.0", "base_url": settings.OSCP_PUBLIC_BASE_URL}]
+    partner.registration_status = RegistrationStatus.PENDING
+    partner_transition(partner=partner, to=ConnectionState.REGISTERING, reason=reason)
     return outbox_enqueue(
         partner=partner,
         message_type="register",
         body={"token": mask(our_token), "version_url": version_url},
         sealed_body=json.dumps({"token": our_token, "version_url": version_url}),
-        correlation_id=request_id,
+        correlation_id=correlation_id,
     )
 
 
@@ -288,11 +300,11 @@ def _reply_token_digest(message: Message) -> str | None:
 @transaction.atomic
 def registration_reply_accepted(*, message: Message) -> None:
     """Our register reply got a 2xx: the token in it is now the only live one; Registered."""
-    partner = _partner_lock(message.partner)
+    partner = partner_lock(message.partner)
     keep = _reply_token_digest(message)
     _tokens_retire(partner=partner, keep_digest=keep)
     partner.registration_status = RegistrationStatus.REGISTERED
-    _transition_or_note(
+    partner_transition_or_note(
         partner=partner,
         to=ConnectionState.REGISTERED,
         reason=f"registration completed: reply {message.request_id} accepted",
@@ -300,15 +312,17 @@ def registration_reply_accepted(*, message: Message) -> None:
 
 
 @transaction.atomic
-def registration_reply_failed(*, message: Message) -> None:
-    """Our register reply failed for good: the token in it never reached the partner; Failed."""
-    partner = _partner_lock(message.partner)
+def registration_failed(*, message: Message) -> None:
+    """Our register, or our reply to the partner's (it has a correlation id), failed for good: the
+    token in it never reached the partner, so it is retired; Failed."""
+    partner = partner_lock(message.partner)
     digest = _reply_token_digest(message)
     if digest:
         _tokens_retire(partner=partner, only_digest=digest)
     partner.registration_status = RegistrationStatus.FAILED
-    reason = f"registration reply {message.request_id} failed: {message.error or 'permanent error'}"
-    _transition_or_note(partner=partner, to=ConnectionState.FAILED, reason=reason)
+    what = "registration reply" if message.correlation_id else "register"
+    reason = f"{what} {message.request_id} failed: {message.error or 'permanent error'}"
+    partner_transition_or_note(partner=partner, to=ConnectionState.FAILED, reason=reason)
 
 
 _STYLE_NAMES = {"CONTINUOUS": MeasurementStyle.CONTINUOUS, "INTERMITTENT": MeasurementStyle.INTERMITTENT}
@@ -330,13 +344,11 @@ def _behaviour_store(partner: Partner, behaviour: dict) -> None:
 def handshake_receive(*, partner: Partner, behaviour: dict | None, request_id: str) -> Message:
     """A handshake: store the behaviour the partner requires of us, go online, queue our
     acknowledgement (X-Correlation-ID = the handshake's request id)."""
-    partner = _partner_lock(partner)
+    partner = partner_lock(partner)
     if not partner_is_registered(partner):
         raise PartnerNotRegistered(partner.connection_state)
     _behaviour_store(partner, behaviour or {})
-    partner.handshake_completed_at = timezone.now()
-    partner.offline_mode_at = None  # a new heartbeat period starts with the handshake
-    partner_transition(partner=partner, to=ConnectionState.ONLINE, reason="handshake received")
+    _handshake_complete(partner, reason="handshake received")
     return outbox_enqueue(partner=partner, message_type="handshake_acknowledge", body={}, correlation_id=request_id)
 
 
@@ -344,7 +356,7 @@ def handshake_receive(*, partner: Partner, behaviour: dict | None, request_id: s
 def handshake_acknowledge_receive(*, partner: Partner, behaviour: dict | None) -> bool:
     """The partner acknowledged our handshake: online. Returns False when no handshake of ours
     was pending (the acknowledgement is stored, the state kept)."""
-    partner = _partner_lock(partner)
+    partner = partner_lock(partner)
     if not partner_is_registered(partner):
         raise PartnerNotRegistered(partner.connection_state)
     if behaviour is not None:
@@ -353,18 +365,28 @@ def handshake_acknowledge_receive(*, partner: Partner, behaviour: dict | None) -
         partner._change_reason = "handshake acknowledgement received with no handshake pending"
         partner.save()
         return False
+    _handshake_complete(partner, reason="handshake acknowledged")
+    return True
+
+
+def _handshake_complete(partner: Partner, *, reason: str) -> None:
+    """Online; a new heartbeat period starts with the handshake (the old offline_mode_at goes)."""
     partner.handshake_completed_at = timezone.now()
     partner.offline_mode_at = None
-    partner_transition(partner=partner, to=ConnectionState.ONLINE, reason="handshake acknowledged")
-    return True
+    partner_transition(partner=partner, to=ConnectionState.ONLINE, reason=reason)
 
 
 @transaction.atomic
 def heartbeat_receive(*, partner: Partner, offline_mode_at) -> None:
-    """Record a heartbeat. An offline partner stays offline until it handshakes again."""
-    partner = _partner_lock(partner)
+    """Record a heartbeat. An offline partner stays offline until it handshakes again; one whose
+    last ``offline_mode_at`` passed before this heartbeat came is marked offline first (whether
+    or not the periodic check got to it), so a late heartbeat never brings a partner back."""
+    partner = partner_lock(partner)
+    now = timezone.now()
+    if partner.connection_state != ConnectionState.OFFLINE and partner_is_offline(partner, now=now):
+        partner_offline_mark(partner=partner)
     partner.offline_mode_at = offline_mode_at
-    partner.last_heartbeat_received_at = timezone.now()
+    partner.last_heartbeat_received_at = now
     if partner.connection_state == ConnectionState.OFFLINE:
         reason = "heartbeat received while offline; a new handshake is required"
         if partner.connection_state_reason != reason:
@@ -405,7 +427,7 @@ def segment_store(
     """Keep one part of a segmented message. When all parts are in (indexes 0..count-1 or
     1..count), delete them and return the bodies joined in index order; else return None.
     The partner row is locked so parts arriving together are counted one after the other."""
-    _partner_lock(partner)
+    partner_lock(partner)
     parts = list(MessageSegment.objects.filter(partner=partner, request_id=request_id))
     for part in parts:
         if part.count != count or part.message_type != message_type:

@@ -10,9 +10,8 @@ from rest_framework.views import APIView
 
 from oscp_platform.api import TimestampField, success
 
-from ..choices import MessageDirection, PartnerRole
+from ..choices import MessageDirection
 from ..models import Message, Partner
-from ..outbound import partner_handshake_start, partner_register
 from ..outbox import message_retry
 
 
@@ -55,32 +54,16 @@ def _acted(partner: Partner, message: Message):
 _action_schema = extend_schema(request=None, responses={200: PartnerActionSerializer}, tags=["outbound"])
 
 
-class ProviderRegisterView(APIView):
+# We act on one of the user's partners of ``role``: ``service`` is ``partner_register`` or
+# ``partner_handshake_start``, set per URL (no docstring: it would become the schema's description).
+class PartnerActionView(APIView):
+    role: str = ""
+    service = None
+
     @_action_schema
     def post(self, request, pk: int):
-        partner = _partner(request, PartnerRole.CAPACITY_PROVIDER, pk)
-        return _acted(partner, partner_register(partner=partner))
-
-
-class OptimizerRegisterView(APIView):
-    @_action_schema
-    def post(self, request, pk: int):
-        partner = _partner(request, PartnerRole.CAPACITY_OPTIMIZER, pk)
-        return _acted(partner, partner_register(partner=partner))
-
-
-class ProviderHandshakeView(APIView):
-    @_action_schema
-    def post(self, request, pk: int):
-        partner = _partner(request, PartnerRole.CAPACITY_PROVIDER, pk)
-        return _acted(partner, partner_handshake_start(partner=partner))
-
-
-class OptimizerHandshakeView(APIView):
-    @_action_schema
-    def post(self, request, pk: int):
-        partner = _partner(request, PartnerRole.CAPACITY_OPTIMIZER, pk)
-        return _acted(partner, partner_handshake_start(partner=partner))
+        partner = _partner(request, self.role, pk)
+        return _acted(partner, self.service(partner=partner))
 
 
 class MessageRetryView(APIView):

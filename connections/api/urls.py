@@ -1,14 +1,10 @@
 from django.urls import path, re_path
 
+from ..choices import PartnerRole
+from ..outbound import partner_handshake_start, partner_register
 from .base import SlashOptionalRouter
 from .messages import MessageDetailView, MessageListView
-from .outbound import (
-    MessageRetryView,
-    OptimizerHandshakeView,
-    OptimizerRegisterView,
-    ProviderHandshakeView,
-    ProviderRegisterView,
-)
+from .outbound import MessageRetryView, PartnerActionView
 from .views import CapacityOptimizerViewSet, CapacityProviderViewSet
 
 router = SlashOptionalRouter()
@@ -17,17 +13,28 @@ router.register("capacity-optimizers", CapacityOptimizerViewSet, basename="capac
 
 urlpatterns = router.urls
 
-# Lifecycle actions: we register first / start a handshake.
+# Lifecycle actions: we register first / start a handshake (one view, the service per URL).
+CP, CO = PartnerRole.CAPACITY_PROVIDER, PartnerRole.CAPACITY_OPTIMIZER
 urlpatterns += [
-    re_path(r"^capacity-providers/(?P<pk>\d+)/register/?$", ProviderRegisterView.as_view(), name="provider-register"),
     re_path(
-        r"^capacity-optimizers/(?P<pk>\d+)/register/?$", OptimizerRegisterView.as_view(), name="optimizer-register"
+        r"^capacity-providers/(?P<pk>\d+)/register/?$",
+        PartnerActionView.as_view(role=CP, service=partner_register),
+        name="provider-register",
     ),
     re_path(
-        r"^capacity-providers/(?P<pk>\d+)/handshake/?$", ProviderHandshakeView.as_view(), name="provider-handshake"
+        r"^capacity-optimizers/(?P<pk>\d+)/register/?$",
+        PartnerActionView.as_view(role=CO, service=partner_register),
+        name="optimizer-register",
     ),
     re_path(
-        r"^capacity-optimizers/(?P<pk>\d+)/handshake/?$", OptimizerHandshakeView.as_view(), name="optimizer-handshake"
+        r"^capacity-providers/(?P<pk>\d+)/handshake/?$",
+        PartnerActionView.as_view(role=CP, service=partner_handshake_start),
+        name="provider-handshake",
+    ),
+    re_path(
+        r"^capacity-optimizers/(?P<pk>\d+)/handshake/?$",
+        PartnerActionView.as_view(role=CO, service=partner_handshake_start),
+        name="optimizer-handshake",
     ),
 ]
 

@@ -94,10 +94,9 @@ class OscpDateTimeField(serializers.Field):
         return wire_time(value)
 
 
-def wire_time(value: datetime) -> str:
-    """UTC with ``Z``: what we send."""
-    text = value.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+def wire_time(value: datetime, timespec: str = "auto") -> str:
+    """RFC 3339 in UTC with ``Z``: what we send."""
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class ForecastedBlockSerializer(serializers.Serializer):

@@ -6,12 +6,15 @@ log, whatever happens:
 1. ``Authorization`` → the partner (401 no/odd header, 403 unknown/retired token or disabled).
 2. ``X-Request-ID`` required (400); the partner's role may send this message (403).
 3. Same partner and request id already accepted → 204, nothing done twice.
+   A partner that is offline (its last ``offline_mode_at`` passed, no handshake since) may only
+   send register, handshake, handshake_acknowledge and heartbeat; anything else → 403
+   "Handshake required after offline" (OSCP: a new handshake is required after offline).
 4. ``X-Segment-Index``/``X-Segment-Count``: parts are kept (204 each) until all arrived, then the
    joined body is processed once.
 5. JSON body validated exactly per the reference (400 naming field and problem), group resolved
    (404 for unknown groups and for other partners' groups alike).
 6. One transaction: the accepted log row, the domain change, outbound replies/relays (sent on
-   commit). 204, empty body.
+   commit). 204, empty body. A handshake before registration is complete → 403 "Register first".
 
 Errors are ``{"message": "..."}``; nothing but the log row is stored for a rejected request.
 """
@@ -32,7 +35,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connections import services
-from connections.choices import MessageDirection, MessageStatus, PartnerRole
+from connections.choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole
+from connections.lifecycle import partner_is_offline
 from connections.models import Message, Partner
 from connections.selectors import group_for_correlation, group_for_partner, inbound_request_seen
 from forecasts.choices import ForecastMessage, ForecastType
@@ -41,6 +45,7 @@ from oscp_platform.crypto import mask
 
 from . import serializers as wire
 from .authentication import OscpError, authorization_mask, partner_authenticate
+from .serializers import wire_time
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +74,19 @@ MESSAGE_ROLES: dict[str, set[str]] = {
 }
 OPTIMIZER_FORECAST_TYPES = {ForecastType.OPTIMUM}
 
+# What an offline partner may still send: what brings the connection back, and heartbeats (recorded;
+# they do not bring it back). A forecast from it would be applied with no handshake behind it, and
+# groups stay on their fallback limits until a handshake and then a new forecast (forecasts app).
+OFFLINE_ALLOWED = {"register", "handshake", "handshake_acknowledge", "heartbeat"}
+
 SECRET_HEADERS = {"proxy-authorization", "cookie", "apikey", "x-api-key", "x-access-token"}
 MAX_SEGMENTS = 1000
 RAW_BODY_LOG_CHARS = 4000
+_NOT_REGISTERED = "Register first: {message} needs a completed registration (connection state is {state})."
+_OFFLINE = (
+    "Handshake required after offline: we have counted you offline since {since} (no heartbeat in time); "
+    "send a handshake before {message}."
+)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -130,6 +145,15 @@ class Inbound:
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
+
+
+def _offline_since(partner: Partner) -> str:
+    """When the partner went offline: when it was marked so, else the offline_mode_at that passed."""
+    if partner.connection_state == ConnectionState.OFFLINE:
+        when = partner.connection_state_changed_at or partner.offline_mode_at
+    else:
+        when = partner.offline_mode_at
+    return wire_time(when, "seconds") if when else "an earlier check"
 
 
 def headers_masked(request) -> dict:
@@ -209,6 +233,8 @@ class OscpView(APIView):
             raise OscpError(403, f"A {caller.partner.get_role_display()} may not send {self.message_type}.")
         if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
             return self.duplicate(inbound)
+        if self.message_type not in OFFLINE_ALLOWED and partner_is_offline(caller.partner):
+            raise OscpError(403, _OFFLINE.format(message=self.message_type, since=_offline_since(caller.partner)))
 
         raw = self.raw_body(request, inbound)
         if raw is None:
@@ -222,6 +248,8 @@ class OscpView(APIView):
                 self.process(inbound, message)
                 message.duration_ms = inbound.elapsed_ms()
                 message.save(update_fields=["duration_ms"])
+        except services.PartnerNotRegistered as exc:
+            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
         except IntegrityError:
             # The same request id was accepted meanwhile (partial unique constraint).
             if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
@@ -364,9 +392,6 @@ class RegisterView(OscpView):
         )
 
 
-_NOT_REGISTERED = "Register first: {message} needs a completed registration (connection state is {state})."
-
-
 @_schema
 class HandshakeView(OscpView):
     """Store the behaviour the partner requires of us, go online, queue our acknowledgement."""
@@ -376,14 +401,9 @@ class HandshakeView(OscpView):
     group_scoped = False
 
     def process(self, inbound, message):
-        try:
-            services.handshake_receive(
-                partner=inbound.partner,
-                behaviour=inbound.data["required_behaviour"],
-                request_id=inbound.request_id,
-            )
-        except services.PartnerNotRegistered as exc:
-            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
+        services.handshake_receive(
+            partner=inbound.partner, behaviour=inbound.data["required_behaviour"], request_id=inbound.request_id
+        )
 
 
 @_schema
@@ -397,12 +417,9 @@ class HandshakeAcknowledgeView(OscpView):
     alias: str = ""
 
     def process(self, inbound, message):
-        try:
-            completed = services.handshake_acknowledge_receive(
-                partner=inbound.partner, behaviour=inbound.data["required_behaviour"]
-            )
-        except services.PartnerNotRegistered as exc:
-            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
+        completed = services.handshake_acknowledge_receive(
+            partner=inbound.partner, behaviour=inbound.data["required_behaviour"]
+        )
         notes = [f"received at {self.alias}"] if self.alias else []
         if not completed:
             notes.append("no handshake of ours was pending")
@@ -423,52 +440,44 @@ class HeartbeatView(OscpView):
         services.heartbeat_receive(partner=inbound.partner, offline_mode_at=inbound.data["offline_mode_at"])
 
 
+class _ForecastMessageView(OscpView):
+    serializer_class = wire.ForecastSerializer
+    forecast_message: str
+
+    def process(self, inbound, message):
+        forecast_receive(
+            group=inbound.group,
+            sender=inbound.partner,
+            forecast_type=inbound.data["type"],
+            blocks=[dict(block) for block in inbound.data["forecasted_blocks"]],
+            request_id=inbound.request_id,
+            correlation_id=inbound.correlation_id,
+            received_at=message.created,
+            message=message,
+            message_type=self.forecast_message,
+        )
+
+
 @_schema
-class ForecastView(OscpView):
+class ForecastView(_ForecastMessageView):
     """Store a capacity forecast (limits from a Capacity Provider, OPTIMUM from an Optimizer)."""
 
     message_type = "update_group_capacity_forecast"
-    serializer_class = wire.ForecastSerializer
+    forecast_message = ForecastMessage.UPDATE
 
     def validate(self, inbound, payload):
         super().validate(inbound, payload)
         if inbound.partner.role == CO and inbound.data["type"] not in OPTIMIZER_FORECAST_TYPES:
             raise OscpError(403, "type: a Capacity Optimizer may only send OPTIMUM forecasts.")
 
-    def process(self, inbound, message):
-        forecast_receive(
-            group=inbound.group,
-            sender=inbound.partner,
-            forecast_type=inbound.data["type"],
-            blocks=[dict(block) for block in inbound.data["forecasted_blocks"]],
-            request_id=inbound.request_id,
-            correlation_id=inbound.correlation_id,
-            received_at=message.created,
-            message=message,
-            message_type=ForecastMessage.UPDATE,
-        )
-
 
 @_schema
-class AdjustForecastView(OscpView):
-    """Store an optimizer's adjustment request and relay it to the group's Capacity Provider."""
+class AdjustForecastView(_ForecastMessageView):
+    """Store an optimizer's adjustment request and relay it to the group's Capacity Provider
+    (``forecast_receive`` relays it, as an AdjustmentRequest)."""
 
     message_type = "adjust_group_capacity_forecast"
-    serializer_class = wire.ForecastSerializer
-
-    def process(self, inbound, message):
-        forecast_receive(
-            group=inbound.group,
-            sender=inbound.partner,
-            forecast_type=inbound.data["type"],
-            blocks=[dict(block) for block in inbound.data["forecasted_blocks"]],
-            request_id=inbound.request_id,
-            correlation_id=inbound.correlation_id,
-            received_at=message.created,
-            message=message,
-            message_type=ForecastMessage.ADJUST,
-        )
-        # forecast_receive relays the adjustment to the provider (as an AdjustmentRequest).
+    forecast_message = ForecastMessage.ADJUST
 
 
 @_schema

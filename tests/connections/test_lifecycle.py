@@ -4,11 +4,13 @@ and the admin; plus manual retry of dead messages (API and admin)."""
 import json
 
 import pytest
+import responses
 from django.urls import reverse
 
 from connections.choices import ConnectionState, MessageStatus, RegistrationStatus
 from connections.models import InboundToken, Message
 from connections.outbound import partner_handshake_start, partner_register
+from connections.outbox import message_deliver
 from connections.selectors import partner_for_token
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 
@@ -33,6 +35,23 @@ def test_register_sends_our_new_token_masked_in_the_log(provider, settings):
     assert provider.connection_state == ConnectionState.REGISTERING
     assert provider.registration_status == RegistrationStatus.PENDING
     assert provider.history.first().history_change_reason == "registering: register sent"
+
+
+@responses.activate
+def test_our_register_refused_for_good_fails_and_its_token_never_works(provider, django_capture_on_commit_callbacks):
+    provider.base_url = "https://cp.example.com/oscp/cp/2.0"
+    provider.save()
+    message = partner_register(partner=provider)
+    responses.post("https://cp.example.com/oscp/cp/2.0/register", status=401, json={"message": "bad token"})
+    with django_capture_on_commit_callbacks(execute=True):
+        message_deliver(message_id=message.id)
+
+    message.refresh_from_db()
+    provider.refresh_from_db()
+    assert message.status == MessageStatus.DEAD
+    assert (provider.registration_status, provider.connection_state) == ("Failed", "failed")
+    assert provider.connection_state_reason.startswith(f"register {message.request_id} failed: ")
+    assert partner_for_token(token=json.loads(message.sealed_body)["token"]) is None
 
 
 def test_register_api(api_client, provider):

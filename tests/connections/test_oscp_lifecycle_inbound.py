@@ -10,8 +10,8 @@ from connections.models import Message, Partner
 from connections.selectors import partner_for_token
 from connections.services import (
     inbound_token_issue,
+    registration_failed,
     registration_reply_accepted,
-    registration_reply_failed,
 )
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 
@@ -89,7 +89,7 @@ def test_reply_failed_marks_failed_and_keeps_initial_token(oscp, new_provider, i
     oscp.post("register", register_body(), token=initial_token)
     reply = outbound(new_provider, "register").get()
     reply.error = "HTTP 401"
-    registration_reply_failed(message=reply)
+    registration_failed(message=reply)
 
     partner = Partner.objects.get(pk=new_provider.pk)
     assert partner.registration_status == RegistrationStatus.FAILED

@@ -1,6 +1,7 @@
-"""Outbound end to end: a real local peer (HTTP server), real Celery workers on Redis (with
-embedded beat running the declared periodic jobs), gunicorn for the management API, all on the
-PostgreSQL test database."""
+"""The connection lifecycle end to end: a real local peer (HTTP server) that we call and that calls
+our OSCP endpoints, real Celery workers on Redis (with embedded beat running the declared periodic
+jobs), gunicorn serving the OSCP endpoints and the management API, all on the PostgreSQL test
+database."""
 
 import json
 import time
@@ -14,9 +15,9 @@ from rest_framework.authtoken.models import Token
 from connections.choices import ConnectionState, MessageStatus, PartnerRole, RegistrationStatus
 from connections.models import Message, Partner
 from connections.outbound import partner_handshake_start
-from connections.services import outbox_enqueue
-from oscp_platform.crypto import mask
+from connections.services import inbound_token_issue, outbox_enqueue
 from tests.connections.factories import CapacityProviderFactory, UserFactory
+from tests.groups.factories import CapacityGroupFactory
 from tests.support.peer import Reply
 from tests.support.processes import wait_until
 
@@ -50,75 +51,133 @@ def _status(message):
     return message.status
 
 
-def test_partner_registers_with_us_and_gets_our_reply_then_our_handshake(peer, real_worker):
-    optimizer = _partner(
-        peer,
-        role=PartnerRole.CAPACITY_OPTIMIZER,
-        connection_state=ConnectionState.REGISTERING,
-        required_heartbeat_seconds=5,
-    )
-    # What the inbound register view does after its 204: queue our reply with a new token.
-    reply = outbox_enqueue(
-        partner=optimizer,
-        message_type="register",
-        body={"token": mask("our-token-for-them-1234"), "version_url": []},
-        sealed_body=json.dumps({"token": "our-token-for-them-1234", "version_url": []}),
-        correlation_id="their-register-1",
-    )
+def _fp(web_server) -> str:
+    return f"{web_server.url}/oscp/fp/2.0"
 
-    [received] = peer.wait_for("register", timeout=15)
-    assert received.header("Authorization") == "Token their-token-0001-abcd"
-    assert received.header("X-Correlation-ID") == "their-register-1"
-    assert received.header("X-Request-ID") == reply.request_id
-    assert received.body["token"] == "our-token-for-them-1234"
-    # Accepted: registered, and a handshake to the optimizer follows on its own.
+
+def _register_body(peer, token: str) -> dict:
+    return {"token": token, "version_url": [{"version": "2.0", "base_url": peer.base_url}]}
+
+
+def _state(partner) -> str:
+    return Partner.objects.get(id=partner.id).connection_state
+
+
+def _api_post(web_server, api_token, path: str, body: dict | None = None, method: str = "POST") -> dict:
+    request = urllib.request.Request(
+        f"{web_server.url}/solaruser/api/v1/sec/user/oscp/{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Token {api_token.key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["data"]
+
+
+def test_partner_registers_with_us_and_gets_our_reply_then_our_handshake(peer, real_worker, web_server):
+    """The optimizer starts: it registers with the initial token staff gave it, gets our reply
+    (with a new token) at its base URL, then our handshake, which it acknowledges."""
+    optimizer = _partner(peer, role=PartnerRole.CAPACITY_OPTIMIZER, partner_token="", required_heartbeat_seconds=5)
+    initial = inbound_token_issue(partner=optimizer)
+
+    started = time.time()
+    theirs = peer.call(_fp(web_server), "register", _register_body(peer, "peer-token-for-fp-0001"), token=initial)
+    assert theirs.status == 204
+
+    [reply] = peer.wait_for("register", timeout=15)
+    print(f"our register reply reached the peer {reply.received_at - started:.2f}s after its register")
+    assert reply.header("Authorization") == "Token peer-token-for-fp-0001"
+    assert reply.header("X-Correlation-ID") == theirs.request_id
+    assert reply.body["version_url"] == [{"version": "2.0", "base_url": _fp(web_server)}]
+    ours = reply.body["token"]
+    logged = Message.objects.get(partner=optimizer, direction="out", message_type="register")
+    assert logged.request_id == reply.header("X-Request-ID") and ours not in json.dumps(logged.body)
+
+    # Our reply was accepted: the token in it works, the initial one is refused.
+    wait_until(lambda: Partner.objects.get(id=optimizer.id).registration_status == RegistrationStatus.REGISTERED, 10)
+    beat = {"offline_mode_at": "2030-01-01T00:00:00Z"}
+    refused = peer.call(_fp(web_server), "heartbeat", beat, token=initial)
+    assert refused.status == 403 and refused.body == {"message": "Token unknown or no longer valid."}
+    assert peer.call(_fp(web_server), "heartbeat", beat, token=ours).status == 204
+
+    # Registered with an optimizer: our handshake follows on its own; its acknowledgement, POSTed
+    # to our endpoint with the handshake's id, brings the connection online.
     [handshake] = peer.wait_for("handshake", timeout=10)
     assert handshake.body == {"required_behaviour": {"heartbeat_interval": 5, "measurement_configuration": []}}
-    assert handshake.received_at > received.received_at
-    optimizer.refresh_from_db()
-    assert optimizer.registration_status == RegistrationStatus.REGISTERED
-    assert optimizer.connection_state == ConnectionState.HANDSHAKING
-    wait_until(lambda: _status(reply) == MessageStatus.SENT, 5)
+    assert handshake.header("Authorization") == "Token peer-token-for-fp-0001"
+    assert handshake.received_at > reply.received_at
+    assert _state(optimizer) == ConnectionState.HANDSHAKING
+    ack = peer.call(
+        _fp(web_server), "handshake_acknowledge", {}, token=ours, correlation_id=handshake.header("X-Request-ID")
+    )
+    assert ack.status == 204
+    assert _state(optimizer) == ConnectionState.ONLINE
+    assert len(peer.requests_to("register")) == 1
 
 
-def test_we_register_with_a_partner_through_the_api(peer, real_worker, web_server):
+def test_we_register_first_and_the_partner_registers_back(peer, real_worker, web_server):
+    """We start (through the API) with the partner's initial token; the partner registers back
+    with our token and X-Correlation-ID = our register: registered, no reply (no ping-pong); from
+    then on we call it with the token it gave us."""
     user = UserFactory()
     api_token = Token.objects.create(user=user)
     provider = _partner(peer, owner=user, partner_token="initial-token-from-cp-9999")
 
-    request = urllib.request.Request(
-        f"{web_server.url}/solaruser/api/v1/sec/user/oscp/capacity-providers/{provider.id}/register",
-        method="POST",
-        headers={"Authorization": f"Token {api_token.key}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        data = json.loads(response.read())["data"]
+    data = _api_post(web_server, api_token, f"capacity-providers/{provider.id}/register")
     assert data["connectionState"] == "registering"
 
-    [received] = peer.wait_for("register", timeout=15)
-    assert received.header("Authorization") == "Token initial-token-from-cp-9999"
-    assert received.header("X-Correlation-ID") is None
-    assert received.body["version_url"] == [{"version": "2.0", "base_url": f"{web_server.url}/oscp/fp/2.0"}]
-    from connections.selectors import partner_for_token
-
-    assert partner_for_token(token=received.body["token"]) == provider  # they can call us with it
+    [ours] = peer.wait_for("register", timeout=15)
+    assert ours.header("Authorization") == "Token initial-token-from-cp-9999"
+    assert ours.header("X-Correlation-ID") is None
+    assert ours.body["version_url"] == [{"version": "2.0", "base_url": _fp(web_server)}]
+    our_token = ours.body["token"]
     message = Message.objects.get(partner=provider, message_type="register")
     wait_until(lambda: _status(message) == MessageStatus.SENT, 5)
-    assert received.body["token"] not in json.dumps(message.body)  # the log shows it masked
+    assert our_token not in json.dumps(message.body)  # the log shows it masked
+
+    back = peer.call(
+        _fp(web_server),
+        "register",
+        _register_body(peer, "cp-token-for-fp-after-exchange"),
+        token=our_token,
+        correlation_id=ours.header("X-Request-ID"),
+    )
+    assert back.status == 204
+    provider.refresh_from_db()
+    assert (provider.registration_status, provider.connection_state) == ("Registered", "registered")
+    assert provider.partner_token == "cp-token-for-fp-after-exchange"
+
+    # Our handshake uses the exchanged token; the partner's acknowledgement brings it online.
+    data = _api_post(web_server, api_token, f"capacity-providers/{provider.id}/handshake")
+    assert data["connectionState"] == "handshaking"
+    [handshake] = peer.wait_for("handshake", timeout=10)
+    assert handshake.header("Authorization") == "Token cp-token-for-fp-after-exchange"
+    ack = peer.call(
+        _fp(web_server), "handshake_acknowledge", {}, token=our_token, correlation_id=handshake.header("X-Request-ID")
+    )
+    assert ack.status == 204
+    assert _state(provider) == ConnectionState.ONLINE
+    time.sleep(1)
+    assert len(peer.requests_to("register")) == 1  # we never answered the partner's register
 
 
-def test_handshakes_both_ways_carry_request_and_correlation_ids(peer, real_worker):
-    partner = _partner(peer, connection_state=ConnectionState.REGISTERED, registration_status="Registered")
-    ours = partner_handshake_start(partner=partner)
-    # The inbound handshake view's acknowledgement of the partner's own handshake:
-    ack = outbox_enqueue(partner=partner, message_type="handshake_acknowledge", body={}, correlation_id="their-hs-7")
+def test_partners_handshake_gets_our_acknowledgement_then_heartbeats(peer, real_worker, web_server):
+    provider = _partner(peer, connection_state=ConnectionState.REGISTERED, registration_status="Registered")
+    token = inbound_token_issue(partner=provider)
 
-    [handshake] = peer.wait_for("handshake", timeout=15)
-    [acknowledge] = peer.wait_for("handshake_acknowledge", timeout=10)
-    assert handshake.header("X-Request-ID") == ours.request_id
-    assert acknowledge.header("X-Request-ID") == ack.request_id
-    assert acknowledge.header("X-Correlation-ID") == "their-hs-7"
-    assert acknowledge.received_at >= handshake.received_at  # order kept: handshake first
+    body = {"required_behaviour": {"heartbeat_interval": 1, "measurement_configuration": ["CONTINUOUS"]}}
+    started = time.time()
+    theirs = peer.call(_fp(web_server), "handshake", body, token=token)
+    assert theirs.status == 204
+    assert _state(provider) == ConnectionState.ONLINE
+
+    [ack] = peer.wait_for("handshake_acknowledge", timeout=15)
+    print(f"our acknowledgement reached the peer {ack.received_at - started:.2f}s after its handshake")
+    assert ack.header("X-Correlation-ID") == theirs.request_id
+    assert ack.header("Authorization") == "Token their-token-0001-abcd"
+    assert ack.body == {}
+    beats = peer.wait_for("heartbeat", count=2, timeout=10)  # at the interval it asked for
+    assert ack.received_at <= beats[0].received_at
 
 
 def _time(text: str) -> datetime:
@@ -142,7 +201,7 @@ def test_heartbeats_at_the_negotiated_interval(peer, real_worker):
     assert len({b.header("X-Request-ID") for b in beats}) == len(beats)
 
 
-def test_silent_partner_goes_offline_within_one_dispatcher_interval_and_messages_wait(peer, real_worker):
+def test_silent_partner_goes_offline_within_one_dispatcher_interval_and_messages_wait(peer, real_worker, web_server):
     offline_at = timezone.now() + timedelta(seconds=2)
     partner = _partner(
         peer,
@@ -150,25 +209,63 @@ def test_silent_partner_goes_offline_within_one_dispatcher_interval_and_messages
         connection_state=ConnectionState.ONLINE,
         offline_mode_at=offline_at,  # as set by the partner's last heartbeat
     )
-    wait_until(lambda: Partner.objects.get(id=partner.id).connection_state == ConnectionState.OFFLINE, 10)
+    token = inbound_token_issue(partner=partner)
+    group = CapacityGroupFactory(owner=partner.owner, capacity_provider=partner)
+    wait_until(lambda: _state(partner) == ConnectionState.OFFLINE, 10)
     partner.refresh_from_db()
     late = (partner.connection_state_changed_at - offline_at).total_seconds()
     print(f"offline detected {late:.2f}s after offline_mode_at")
     assert 0 < late <= DISPATCH_SECONDS + 0.5
 
     report = outbox_enqueue(partner=partner, message_type="update_group_measurements", body={"measurements": []})
-    time.sleep(2)
+    blocks = [{"capacity": 11, "phase": "ALL", "unit": "KW", "start_time": "2030-01-01T00:00:00Z"}]
+    blocks[0]["end_time"] = "2030-01-01T00:15:00Z"
+    forecast = {"group_id": group.identifier, "type": "CONSUMPTION", "forecasted_blocks": blocks}
+    refused = peer.call(_fp(web_server), "update_group_capacity_forecast", forecast, token=token)
+    assert refused.status == 403 and refused.body["message"].startswith("Handshake required after offline")
+    beat = peer.call(_fp(web_server), "heartbeat", {"offline_mode_at": "2030-01-01T00:00:00Z"}, token=token)
+    assert beat.status == 204 and _state(partner) == ConnectionState.OFFLINE  # recorded, still offline
+    time.sleep(1)
     assert _status(report) == MessageStatus.PENDING and peer.requests_to("update_group_measurements") == []
 
     partner_handshake_start(partner=partner)  # allowed while offline
-    peer.wait_for("handshake", timeout=10)
-    Partner.objects.filter(id=partner.id).update(connection_state=ConnectionState.HANDSHAKING)
-    from connections.lifecycle import partner_transition
-
-    partner.refresh_from_db()
-    partner_transition(partner=partner, to=ConnectionState.ONLINE, reason="acknowledged")  # what the ack does
+    [handshake] = peer.wait_for("handshake", timeout=10)
+    ack = peer.call(
+        _fp(web_server), "handshake_acknowledge", {}, token=token, correlation_id=handshake.header("X-Request-ID")
+    )
+    assert ack.status == 204
     [received] = peer.wait_for("update_group_measurements", timeout=10)
     assert received.header("X-Request-ID") == report.request_id
+    assert peer.call(_fp(web_server), "update_group_capacity_forecast", forecast, token=token).status == 204
+
+
+def test_disabled_partner_gets_nothing_until_enabled_again(peer, real_worker, web_server):
+    user = UserFactory()
+    api_token = Token.objects.create(user=user)
+    partner = _partner(
+        peer,
+        owner=user,
+        registration_status=RegistrationStatus.REGISTERED,
+        connection_state=ConnectionState.ONLINE,
+        settings={"heartbeatSeconds": 1},
+    )
+    peer.wait_for("heartbeat", timeout=10)
+    config = {"name": partner.name, "baseUrl": partner.base_url}
+    data = _api_post(web_server, api_token, f"capacity-providers/{partner.id}", {**config, "enabled": False}, "PUT")
+    assert data["connectionState"] == "disabled"
+    time.sleep(1)  # a heartbeat already on its way may still arrive
+    beats_before = len(peer.requests_to("heartbeat"))
+    report = outbox_enqueue(partner=partner, message_type="update_group_measurements", body={"measurements": []})
+    time.sleep(3)
+    assert len(peer.requests_to("heartbeat")) == beats_before
+    assert peer.requests_to("update_group_measurements") == []
+    assert _status(report) == MessageStatus.PENDING
+
+    data = _api_post(web_server, api_token, f"capacity-providers/{partner.id}", {**config, "enabled": True}, "PUT")
+    assert data["connectionState"] == "registered"
+    [received] = peer.wait_for("update_group_measurements", timeout=10)
+    assert received.header("X-Request-ID") == report.request_id
+    peer.wait_for("heartbeat", count=beats_before + 1, timeout=10)
 
 
 def test_peer_failing_for_a_while_gets_the_message_once_it_recovers(peer, real_worker):

@@ -17,6 +17,11 @@ answers ``/oscp/cp/2.0/register``. Unscripted paths answer 204. With ``oauth=Tru
 serves an OAuth2 client-credentials token endpoint at ``peer.token_url`` that issues
 ``access-<n>`` tokens and checks ``client_id``/``client_secret``; requests to message paths are
 then accepted only with a live ``Bearer`` token (else 401).
+
+The peer also calls us, as a partner would::
+
+    answer = peer.call(web_server.url + "/oscp/fp/2.0", "register", body, token=initial_token)
+    answer.status, answer.request_id, answer.body
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ import base64
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -56,6 +64,15 @@ class Recorded:
             if key.lower() == name.lower():
                 return value
         return default
+
+
+@dataclass
+class Answer:
+    """What our platform answered a call the peer made."""
+
+    status: int
+    request_id: str
+    body: object
 
 
 class Peer:
@@ -140,6 +157,33 @@ class Peer:
         with self._lock:
             (self.token_requests if token else self.requests).append(recorded)
             self._lock.notify_all()
+
+    # --- calling the platform ------------------------------------------------------------------
+    def call(
+        self,
+        base_url: str,
+        message: str,
+        body: dict,
+        *,
+        token: str,
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        timeout: float = 10.0,
+    ) -> Answer:
+        """POST an OSCP message to ``base_url`` as this partner (``Authorization: Token``, a fresh
+        ``X-Request-ID`` unless given)."""
+        request_id = request_id or str(uuid.uuid4())
+        headers = {"Content-Type": "application/json", "Authorization": f"Token {token}", "X-Request-ID": request_id}
+        if correlation_id:
+            headers["X-Correlation-ID"] = correlation_id
+        url = f"{base_url.rstrip('/')}/{message}"
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - test peer
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        return Answer(status=status, request_id=request_id, body=json.loads(raw) if raw else None)
 
     # --- reading what arrived ------------------------------------------------------------------
     def requests_to(self, name: str) -> list[Recorded]:
