@@ -154,13 +154,19 @@ def test_sql_and_python_agree(add_reading):
 @pytest.mark.django_db
 def test_operating_view_draws_the_measured_power(admin_client, add_reading):
     group = CapacityGroupFactory()
-    meter = _power_only(group)
+    meter = AssetFactory(
+        group=group,
+        energy=None,
+        instantaneous={"propertyNames": ["watts"], "unit": "W", "multiplier": 1, "statisticType": "Average"},
+    )
     now = timezone.now()
-    for minutes in (120, 60, 30):
-        add_reading(meter, align_down(now - minutes * M, Q), i={"watts": 5000})
+    for minutes, watts in ((150, 2000), (60, 5000), (45, 3000), (30, -4000)):  # the last: exporting
+        add_reading(meter, align_down(now - minutes * M, Q), i={"watts": watts})
 
     page = admin_client.get(f"/admin/forecasts/groupoperation/{group.id}/operating/").content.decode()
 
-    [points] = re.findall(r'<polyline points="([^"]+)"', page)
-    assert len(points.split()) == 3
+    lines = [points.split() for points in re.findall(r'<polyline points="([^"]+)"', page)]
+    assert [len(points) for points in lines] == [1, 3]  # not bridging the 1.5 hours without data
     assert "5.5 kW" in page  # the scale's top: the highest value plus 10%
+    heights = [float(point.split(",")[1]) for point in lines[1]]
+    assert heights[0] < heights[1] < 130 < heights[2]  # 5 kW above 3 kW above zero, -4 kW below
