@@ -8,7 +8,10 @@ readings), then prints:
   (b) time to compute one 15-minute period for 1,000 groups: the aggregation query alone (all
       assets, one query) and the whole report path (one cursor per group: aggregate, build the
       message, write the outbox row, advance the cursor),
-  (c) one plain SQL aggregate over the same rows (the floor).
+  (c) one plain SQL aggregate over the same rows (the floor),
+  (d) the operating view's measured power: 24 hours in 15-minute periods for a one-charger group
+      and for one site holding every charger; the combined-asset site Maximum of one period over
+      every charger.
 
     .venv/bin/python bench/measurements.py [--groups 1000] [--hours 24]
 
@@ -201,6 +204,18 @@ def main() -> None:
 
     floor_s, floor_rows = timed(floor)
 
+    from groups.models import CapacityGroup
+    from measurements.power import site_statistic
+    from measurements.selectors import group_power_series
+
+    day_end = DAY + timedelta(hours=args.hours)
+    one = CapacityGroup.objects.order_by("id").first()
+    one_s, one_points = timed(lambda: group_power_series(group=one, start=DAY, end=day_end))
+    Asset.objects.update(group=one)  # one site with every charger
+    site_s, site_points = timed(lambda: group_power_series(group=one, start=DAY, end=day_end))
+    everything = [(a, 1.0) for a in Asset.objects.select_related("group")]
+    maximum_s, maximum = timed(lambda: site_statistic(assets=everything, statistic="Maximum", start=start, end=end))
+
     print()
     print(f"Readings stored: {stored:,} in {len(per_request)} requests of up to {PER_REQUEST:,}")
     print(
@@ -214,6 +229,12 @@ def main() -> None:
         f"({sent} outbox messages, {report_s / max(1, len(cursor_ids)) * 1000:.1f} ms per group)"
     )
     print(f"(c) plain SQL aggregate over the same rows: {floor_s * 1000:.0f} ms ({len(floor_rows)} streams)")
+    print(
+        f"(d) measured power for the chart, {args.hours} h: one charger {one_s * 1000:.0f} ms "
+        f"({len(one_points)} points); a site of {len(everything)} chargers {site_s * 1000:.0f} ms "
+        f"({len(site_points)} points); site Maximum of one period over {len(everything)} chargers "
+        f"{maximum_s * 1000:.0f} ms ({maximum:,.0f} W)"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def measured_series(*, group, start: datetime, end: datetime) -> list[tuple[date
 def chart(*, pieces: dict, measured: list, now: datetime, hours: int = 24) -> dict:
     start, end = now - timedelta(hours=hours), now + timedelta(hours=hours)
     kw = [p for q in ("import", "export") for p in pieces[q] if p.unit == "kW" and p.phase == "All"]
-    top = max([float(p.value) for p in kw] + [v for _, v in measured] + [1.0]) * 1.1
+    top = max([float(p.value) for p in kw] + [abs(v) for _, v in measured] + [1.0]) * 1.1
     span = (end - start).total_seconds()
 
     def x(t):
@@ -53,7 +53,7 @@ def chart(*, pieces: dict, measured: list, now: datetime, hours: int = 24) -> di
                     "title": f"{quantity} {p.value} kW ({p.reason})",
                 }
             )
-    points = " ".join(f"{x(t)},{y(v)}" for t, v in measured)
+    lines = [" ".join(f"{x(t)},{y(v)}" for t, v in run) for run in _runs(measured)]
     ticks = [
         {"x": x(start + timedelta(hours=h)), "label": f"{(start + timedelta(hours=h)):%H:%M}"}
         for h in range(0, 2 * hours + 1, 6)
@@ -64,9 +64,23 @@ def chart(*, pieces: dict, measured: list, now: datetime, hours: int = 24) -> di
         "zero_y": HEIGHT / 2,
         "now_x": x(now),
         "segments": segments,
-        "measured_points": points,
+        "measured_lines": lines,
         "measured_colour": COLOURS["measured"],
         "ticks": ticks,
         "top": round(top, 1),
         "legend": [{"label": k, "colour": v} for k, v in COLOURS.items()],
     }
+
+
+def _runs(measured: list) -> list[list]:
+    """The measured points split where periods without data leave a gap (more than 1.5 × the
+    usual spacing), so the line does not bridge it."""
+    if len(measured) < 2:
+        return [measured] if measured else []
+    spacing = min(b[0] - a[0] for a, b in zip(measured, measured[1:], strict=False))
+    runs = [[measured[0]]]
+    for before, point in zip(measured, measured[1:], strict=False):
+        if point[0] - before[0] > spacing * 1.5:
+            runs.append([])
+        runs[-1].append(point)
+    return runs

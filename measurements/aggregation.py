@@ -269,29 +269,37 @@ def _facts_sql(specs: list[AssetSpec], start, end, tolerance) -> dict[int, _Fact
 # --- elsewhere (SQLite): the same facts in Python ----------------------------------------------
 
 
-def _facts_python(specs: list[AssetSpec], start, end, tolerance) -> dict[int, _Facts]:
+def stream_readings(specs, lo: datetime, hi: datetime, *, include_hi: bool = True):
+    """(spec, ts, instantaneous, accumulating) for every reading of the specs' streams in
+    [lo, hi] (or [lo, hi)), oldest first; a stream shared by several specs yields once per spec."""
     by_stream = defaultdict(list)
     for spec in specs:
         by_stream[(spec.owner_id, spec.node_id, spec.source_id)].append(spec)
     keys = list(by_stream)
-    series = defaultdict(list)
+    ts_upper = {"ts__lte": hi} if include_hi else {"ts__lt": hi}
     for offset in range(0, len(keys), STREAMS_PER_QUERY):  # SQLite limits expression depth
         streams = Q()
         for owner_id, node_id, source_id in keys[offset : offset + STREAMS_PER_QUERY]:
             streams |= Q(owner_id=owner_id, node_id=node_id, source_id=source_id)
         rows = (
-            Reading.objects.filter(streams, ts__gte=start - tolerance, ts__lte=end + tolerance)
+            Reading.objects.filter(streams, ts__gte=lo, **ts_upper)
             .order_by("ts")
             .values_list("owner_id", "node_id", "source_id", "ts", "instantaneous", "accumulating")
         )
         for owner_id, node_id, source_id, ts, inst, acc in rows.iterator():
             for spec in by_stream[(owner_id, node_id, source_id)]:
-                iv = _sum(inst, spec.instantaneous_properties) if start <= ts < end else None
-                series[spec.asset_id].append((ts, iv, _sum(acc, spec.energy_properties)))
+                yield spec, ts, inst, acc
+
+
+def _facts_python(specs: list[AssetSpec], start, end, tolerance) -> dict[int, _Facts]:
+    series = defaultdict(list)
+    for spec, ts, inst, acc in stream_readings(specs, start - tolerance, end + tolerance):
+        iv = property_sum(inst, spec.instantaneous_properties) if start <= ts < end else None
+        series[spec.asset_id].append((ts, iv, property_sum(acc, spec.energy_properties)))
     return {asset_id: _facts_of(points, start, end) for asset_id, points in series.items()}
 
 
-def _sum(values: dict, names: tuple[str, ...]) -> float | None:
+def property_sum(values: dict, names: tuple[str, ...]) -> float | None:
     found = [float(values[n]) for n in names if isinstance(values.get(n), (int, float))]
     return sum(found) if found else None
 

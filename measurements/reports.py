@@ -7,7 +7,9 @@ Wire shapes (``/work/shared/oscp-2.0.md``):
   phase, direction and energy type;
 * ``update_asset_measurements`` — one entry per asset with ``energy_measurement`` and
   ``instantaneous_measurement``; or, when the group or partner names a combined asset, a single
-  entry summing all assets (instantaneous converted to W/kW; assets in A are left out).
+  entry for all assets: energy summed; instantaneous in W/kW (assets in A are left out), the
+  statistic of the summed site power where it does not add up (Maximum, Minimum, Start, End, Count;
+  see ``power.site_statistic``), else the sum of the assets' values.
 """
 
 import logging
@@ -24,9 +26,11 @@ from groups.choices import (
     EnergyType,
     MeasurementUnit,
     Phase,
+    StatisticType,
 )
 
 from .aggregation import Measure, window_measure
+from .power import NOT_ADDITIVE, site_statistic
 from .selectors import report_assets
 
 logger = logging.getLogger(__name__)
@@ -142,7 +146,7 @@ def report_build(*, group, audience: str, partner, start: datetime, end: datetim
     if not asset_message:
         entries = _group_entries(energies, end)
     elif combined_id:
-        entries = _combined_entries(combined_id, assets, measures, energies, end)
+        entries = _combined_entries(combined_id, assets, measures, energies, start, end)
     else:
         entries = _asset_entries(assets, measures, end)
     if not entries:
@@ -249,7 +253,7 @@ def _uniform(values, default):
     return distinct.pop() if len(distinct) == 1 else default
 
 
-def _combined_entries(combined_id, assets, measures, energies, end) -> list[dict]:
+def _combined_entries(combined_id, assets, measures, energies, start, end) -> list[dict]:
     category = Counter(a.category for a in assets).most_common(1)[0][0]
     entry = {"asset_id": combined_id, "asset_category": CATEGORY_WIRE.get(category, "CHARGING")}
     phase = _uniform((a.phase for a in assets), Phase.ALL)
@@ -267,7 +271,7 @@ def _combined_entries(combined_id, assets, measures, energies, end) -> list[dict
             since=min(s for _, _, s in energies),
             end=end,
         )
-    watts, units = 0.0, set()
+    watts, powered = 0.0, []
     for asset in assets:
         measure = measures.get(asset.id)
         if measure is None or measure.instantaneous is None:
@@ -277,9 +281,10 @@ def _combined_entries(combined_id, assets, measures, energies, end) -> list[dict
             logger.warning("Asset %s: instantaneous unit %r cannot be combined as W/kW; left out", asset.id, unit)
             continue
         watts += measure.instantaneous * POWER_W[unit]
-        units.add(unit)
-    if units:
-        unit = _uniform(units, MeasurementUnit.W)
+        powered.append(asset)
+    if powered:
+        watts = _site_watts(powered, start, end, default=watts)
+        unit = _uniform((a.instantaneous["unit"] for a in powered), MeasurementUnit.W)
         entry["instantaneous_measurement"] = {
             "value": _number(watts / POWER_W[unit]),
             "phase": PHASE_WIRE.get(phase, "UNKNOWN"),
@@ -287,3 +292,15 @@ def _combined_entries(combined_id, assets, measures, energies, end) -> list[dict
             "measure_time": wire_time(end),
         }
     return [entry] if len(entry) > 2 else []
+
+
+def _site_watts(assets, start, end, *, default: float) -> float:
+    """The combined asset's instantaneous value in W: for a statistic that does not add up
+    (Maximum, Minimum, Start, End, Count) the statistic of the summed site power; for Average
+    (or mixed statistics) ``default``, the sum of the assets' own values."""
+    statistic = _uniform((a.instantaneous.get("statisticType") or StatisticType.AVERAGE for a in assets), None)
+    if statistic not in NOT_ADDITIVE:
+        return default
+    scaled = [(a, POWER_W[a.instantaneous["unit"]]) for a in assets]
+    site = site_statistic(assets=scaled, statistic=statistic, start=start, end=end)
+    return default if site is None else site

@@ -1,12 +1,13 @@
-"""Reads on report cursors and the assets a report covers."""
+"""Reads on report cursors, the assets a report covers, and a group's measured power."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
-from groups.choices import Audience
+from groups.choices import PERIOD_SECONDS, Audience, MeasurementPeriod
 
 from .models import ReportCursor
+from .power import power_series
 
 AUDIENCE_FIELDS = {
     Audience.CAPACITY_PROVIDER: ("capacity_provider", "capacity_provider_measurement_period"),
@@ -30,3 +31,28 @@ def report_cursors_due(*, closed_by: datetime) -> QuerySet[ReportCursor]:
 def report_assets(*, group, audience: str) -> list:
     """The enabled assets of ``group`` reported to ``audience``."""
     return list(group.assets.filter(audience=audience, enabled=True).select_related("group"))
+
+
+CHART_MAX_POINTS = 300
+
+
+def group_power_series(*, group, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """The group's measured power as (period start, kW) points over [start, end), import positive
+    and export negative, computed in SQL from the readings (``power.power_series``). It covers the
+    enabled assets reported to the Capacity Provider (the limits' audience), or to the optimizer
+    when the group reports nothing to the provider, so a meter listed for both counts once. Periods
+    are the group's provider measurement period, widened to the next longer period until there are
+    at most ``CHART_MAX_POINTS``; periods without data are absent."""
+    assets = report_assets(group=group, audience=Audience.CAPACITY_PROVIDER)
+    if not assets:
+        assets = report_assets(group=group, audience=Audience.CAPACITY_OPTIMIZER)
+    period = group.capacity_provider_measurement_period or MeasurementPeriod.FIFTEEN_MINUTE
+    seconds = PERIOD_SECONDS[period]
+    span = (end - start).total_seconds()
+    for longer in sorted(PERIOD_SECONDS.values()):
+        if longer >= seconds and span / longer <= CHART_MAX_POINTS:
+            seconds = longer
+            break
+    else:
+        seconds = max(PERIOD_SECONDS.values())
+    return power_series(assets=assets, start=start, end=end, step=timedelta(seconds=seconds))
