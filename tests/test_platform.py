@@ -52,3 +52,21 @@ def test_secret_fields_are_encrypted_at_rest():
     partner.refresh_from_db()
     assert partner.oauth_client_secret == "Secret.123"
     assert not hasattr(partner.history.first(), "oauth_client_secret")
+
+
+@pytest.mark.django_db
+def test_every_periodic_job_is_a_registered_task_and_visible_in_the_admin(admin_client):
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+
+    from oscp_platform.celery import app
+
+    app.loader.import_default_modules()
+    declared = {name: entry["task"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
+    assert set(declared.values()) <= set(app.tasks), "a declared periodic job names no task"
+
+    call_command("sync_periodic_tasks")
+    call_command("sync_periodic_tasks")  # idempotent
+    assert dict(PeriodicTask.objects.values_list("name", "task")) == declared
+    page = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert all(name in page for name in declared)
