@@ -161,6 +161,8 @@ OSCP_SEGMENT_EXPIRY_SECONDS = env.int("OSCP_SEGMENT_EXPIRY_SECONDS", default=360
 # Default fallback limits (kW) for groups with none of their own.
 OSCP_DEFAULT_FALLBACK_IMPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_IMPORT_KW", default=0.0)
 OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", default=0.0)
+# Seconds between group mode checks; a group is checked at most once per half of this.
+GROUP_MODE_CHECK_SECONDS = env.int("GROUP_MODE_CHECK_SECONDS", default=10)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
 
@@ -198,7 +200,7 @@ CELERY_BEAT_SCHEDULE = {
     "messages-prune": {"task": "connections.messages_prune", "schedule": 3600},
     "groups-mode-check": {
         "task": "forecasts.groups_mode_check",
-        "schedule": env.int("GROUP_MODE_CHECK_SECONDS", default=10),
+        "schedule": GROUP_MODE_CHECK_SECONDS,
     },
     "measurement-reports-dispatch": {
         "task": "measurements.reports_dispatch",
