@@ -42,13 +42,13 @@ COMPLIANCE_ERROR = "group_capacity_compliance_error"
 
 
 def _state_lock(*, group: CapacityGroup, skip_locked: bool = False) -> EnvelopeState | None:
-    """Lock the group's envelope state row (one writer per group at a time). The group's mode is
-    read again under the lock: a writer that read the group just before another committed a mode
-    change must not record that change a second time."""
+    """Lock the group's envelope state row (one writer per group at a time). The group's mode and
+    its provider are read again under the lock: a writer that read them just before another
+    committed must not record a mode change twice, nor judge on a provider that has recovered."""
     EnvelopeState.objects.get_or_create(group=group)
     state = EnvelopeState.objects.select_for_update(skip_locked=skip_locked).filter(group=group).first()
     if state is not None:
-        group.refresh_from_db(fields=["mode", "mode_since", "mode_reason"])
+        group.refresh_from_db(fields=["capacity_provider", "mode", "mode_since", "mode_reason"])
     return state
 
 
@@ -213,14 +213,15 @@ def groups_mode_check_claim(*, now: datetime | None = None) -> list[int]:
 def group_mode_refresh(*, group_id: int, now: datetime | None = None) -> dict | None:
     """Recompute a group's mode and envelope in force; rebuild its schedule when its provider
     went offline or recovered; record changes and fire webhooks. Skips a group another worker
-    holds (returns None)."""
-    now = now or timezone.now()
-    group = CapacityGroup.objects.select_related("capacity_provider").filter(id=group_id).first()
+    holds (returns None). Without ``now`` the group is judged at the time the lock was taken, so
+    a writer that committed while this one waited is never judged from before its change."""
+    group = CapacityGroup.objects.filter(id=group_id).first()
     if group is None:
         return None
     state = _state_lock(group=group, skip_locked=True)
     if state is None:
         return None
+    now = now or timezone.now()
     offline_since = provider_offline_since(group=group, now=now, state=state)
     _offline_schedule_sync(group=group, state=state, offline_since=offline_since)
     return _announce(group=group, state=state, now=now)

@@ -10,9 +10,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from connections.models import Partner
 from forecasts import services
 from forecasts.models import GroupModeChange
-from forecasts.services import group_mode_refresh
+from forecasts.services import forecast_receive, group_mode_refresh
 from forecasts.tasks import group_mode_check, groups_mode_check
 from groups.models import CapacityGroup
 from tests.connections.factories import CapacityProviderFactory
@@ -136,3 +137,42 @@ def test_a_check_that_read_the_group_just_before_another_committed_records_nothi
         run_together(lambda: group_mode_refresh(group_id=group.id), check_a)
 
     assert list(GroupModeChange.objects.filter(group=group).values_list("to_mode", flat=True)) == ["partner-offline"]
+
+
+def test_a_check_that_read_the_provider_just_before_it_recovered_does_not_put_the_group_offline_again(groups):
+    """Check B reads the group and its provider (offline), then the provider handshakes and sends
+    a forecast (recovered: normal), then B takes the lock: B must see the recovered provider."""
+    group = groups[0]
+    group_mode_refresh(group_id=group.id)  # offline since a minute ago
+    b_has_read, a_committed = threading.Event(), threading.Event()
+    original = services._state_lock
+
+    def late_lock(**kwargs):
+        if threading.current_thread().name == "t0":
+            b_has_read.set()
+            a_committed.wait(10)
+        return original(**kwargs)
+
+    def recover():
+        assert b_has_read.wait(10)
+        now = timezone.now()
+        Partner.objects.filter(id=group.capacity_provider_id).update(handshake_completed_at=now, offline_mode_at=None)
+        block = {"capacity": 9, "phase": "ALL", "unit": "KW", "start_time": now, "end_time": now + timedelta(hours=1)}
+        fresh = CapacityGroup.objects.get(id=group.id)
+        forecast_receive(
+            group=fresh,
+            sender=fresh.capacity_provider,
+            forecast_type="CONSUMPTION",
+            blocks=[block],
+            request_id="after-handshake",
+            received_at=now,
+        )
+        a_committed.set()
+
+    with mock.patch.object(services, "_state_lock", side_effect=late_lock):
+        run_together(lambda: group_mode_refresh(group_id=group.id), recover)
+
+    group.refresh_from_db()
+    assert group.mode == "normal"
+    modes = list(GroupModeChange.objects.filter(group=group).order_by("id").values_list("to_mode", flat=True))
+    assert modes == ["partner-offline", "normal"]
