@@ -143,7 +143,8 @@ class Envelope(models.Model):
 
 class EnvelopeState(models.Model):
     """What was last built and announced for a group: the offline cut-over the schedule was built
-    with, and the envelope in force that subscribers were last told about."""
+    with, the envelope in force that subscribers were last told about, and when its periodic mode
+    check was last claimed. Locking this row makes one writer per group at a time."""
 
     group = models.OneToOneField(
         "groups.CapacityGroup", on_delete=models.CASCADE, primary_key=True, related_name="envelope_state"
@@ -152,6 +153,9 @@ class EnvelopeState(models.Model):
     in_force = models.JSONField(default=dict, blank=True)
     in_force_since = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    mode_check_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a dispatcher last queued the group's periodic mode check."
+    )
 
 
 class GroupModeChange(models.Model):

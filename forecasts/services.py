@@ -2,10 +2,12 @@
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connections.services import outbox_enqueue
@@ -40,9 +42,14 @@ COMPLIANCE_ERROR = "group_capacity_compliance_error"
 
 
 def _state_lock(*, group: CapacityGroup, skip_locked: bool = False) -> EnvelopeState | None:
-    """Lock the group's envelope state row (one writer per group at a time)."""
+    """Lock the group's envelope state row (one writer per group at a time). The group's mode and
+    its provider are read again under the lock: a writer that read them just before another
+    committed must not record a mode change twice, nor judge on a provider that has recovered."""
     EnvelopeState.objects.get_or_create(group=group)
-    return EnvelopeState.objects.select_for_update(skip_locked=skip_locked).filter(group=group).first()
+    state = EnvelopeState.objects.select_for_update(skip_locked=skip_locked).filter(group=group).first()
+    if state is not None:
+        group.refresh_from_db(fields=["capacity_provider", "mode", "mode_since", "mode_reason"])
+    return state
 
 
 def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -180,17 +187,41 @@ def _announce(*, group: CapacityGroup, state: EnvelopeState, now: datetime) -> d
 
 
 @transaction.atomic
+def groups_mode_check_claim(*, now: datetime | None = None) -> list[int]:
+    """Claim the enabled groups due a periodic mode check; return their ids (one check each).
+
+    A claim stamps the group's state row, locked with ``skip_locked``: a second dispatcher running
+    at the same time skips the rows this one holds, and once this one has committed it finds them
+    claimed. A claim lasts half of ``GROUP_MODE_CHECK_SECONDS``, so each group is queued once per
+    round, and one whose queued check was lost is claimed again in the next round."""
+    now = now or timezone.now()
+    missing = CapacityGroup.objects.filter(enabled=True, envelope_state__isnull=True).values_list("id", flat=True)
+    EnvelopeState.objects.bulk_create([EnvelopeState(group_id=gid) for gid in missing], ignore_conflicts=True)
+    due_before = now - timedelta(seconds=settings.GROUP_MODE_CHECK_SECONDS / 2)
+    ids = list(
+        EnvelopeState.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(group__enabled=True)
+        .filter(Q(mode_check_claimed_at__isnull=True) | Q(mode_check_claimed_at__lte=due_before))
+        .order_by("group_id")
+        .values_list("group_id", flat=True)
+    )
+    EnvelopeState.objects.filter(group_id__in=ids).update(mode_check_claimed_at=now)
+    return ids
+
+
+@transaction.atomic
 def group_mode_refresh(*, group_id: int, now: datetime | None = None) -> dict | None:
     """Recompute a group's mode and envelope in force; rebuild its schedule when its provider
     went offline or recovered; record changes and fire webhooks. Skips a group another worker
-    holds (returns None)."""
-    now = now or timezone.now()
-    group = CapacityGroup.objects.select_related("capacity_provider").filter(id=group_id).first()
+    holds (returns None). Without ``now`` the group is judged at the time the lock was taken, so
+    a writer that committed while this one waited is never judged from before its change."""
+    group = CapacityGroup.objects.filter(id=group_id).first()
     if group is None:
         return None
     state = _state_lock(group=group, skip_locked=True)
     if state is None:
         return None
+    now = now or timezone.now()
     offline_since = provider_offline_since(group=group, now=now, state=state)
     _offline_schedule_sync(group=group, state=state, offline_since=offline_since)
     return _announce(group=group, state=state, now=now)

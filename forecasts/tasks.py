@@ -3,19 +3,14 @@
 from celery import shared_task
 from django.db import transaction
 
-from groups.models import CapacityGroup
-
 
 @shared_task(name="forecasts.groups_mode_check")
 def groups_mode_check() -> int:
-    """Queue a mode check for every enabled group no other worker is holding."""
+    """Queue one mode check per enabled group due one (claimed: never twice in one round)."""
+    from .services import groups_mode_check_claim
+
     with transaction.atomic():
-        ids = list(
-            CapacityGroup.objects.select_for_update(skip_locked=True)
-            .filter(enabled=True)
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
+        ids = groups_mode_check_claim()
         transaction.on_commit(lambda: [group_mode_check.delay(group_id) for group_id in ids])
     return len(ids)
 

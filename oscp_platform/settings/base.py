@@ -164,6 +164,8 @@ OSCP_DEFAULT_FALLBACK_IMPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_IMPORT_KW", d
 OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", default=0.0)
 # Largest request body: a datum POST of 10,000 readings with several properties passes 2.5 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
+# Seconds between group mode checks; a group is checked at most once per half of this.
+GROUP_MODE_CHECK_SECONDS = env.int("GROUP_MODE_CHECK_SECONDS", default=10)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
 # Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.
@@ -208,7 +210,7 @@ CELERY_BEAT_SCHEDULE = {
     "messages-prune": {"task": "connections.messages_prune", "schedule": 3600},
     "groups-mode-check": {
         "task": "forecasts.groups_mode_check",
-        "schedule": env.int("GROUP_MODE_CHECK_SECONDS", default=10),
+        "schedule": GROUP_MODE_CHECK_SECONDS,
     },
     "measurement-reports-dispatch": {
         "task": "measurements.reports_dispatch",

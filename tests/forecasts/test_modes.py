@@ -6,6 +6,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from forecasts.models import GroupModeChange
 from forecasts.selectors import envelope_in_force, group_forecast_stale
@@ -169,3 +170,31 @@ def test_admin_envelope_and_forecast_lists_load(admin_client, group, receive):
     receive(group, "CONSUMPTION", blocks(capacity=13))
     for url in ("/admin/forecasts/envelope/", "/admin/forecasts/forecast/", "/admin/forecasts/groupmodechange/"):
         assert admin_client.get(url).status_code == 200
+
+
+def test_dispatcher_run_twice_in_one_round_queues_each_group_once(
+    group, settings, at_time, django_capture_on_commit_callbacks
+):
+    settings.GROUP_MODE_CHECK_SECONDS = 10
+    now = timezone.now()
+    with (
+        mock.patch("forecasts.tasks.group_mode_check.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        at_time(now)
+        assert groups_mode_check() == 1
+        assert groups_mode_check() == 0  # a second beat (or dispatcher) in the same round
+        at_time(now + timedelta(seconds=5))
+        assert groups_mode_check() == 1  # half an interval later: the next round
+    assert [c.args for c in delay.call_args_list] == [(group.id,), (group.id,)]
+
+
+def test_a_forecast_handled_with_a_stale_group_does_not_record_the_mode_change_again(group, receive, at_time):
+    from groups.models import CapacityGroup
+
+    at_time(T0)
+    stale = CapacityGroup.objects.get(id=group.id)  # read before the first forecast changed the mode
+    receive(group, "CONSUMPTION", blocks(capacity=10))
+    receive(stale, "CONSUMPTION", blocks(capacity=11))
+    changes = list(GroupModeChange.objects.filter(group=group).values_list("from_mode", "to_mode"))
+    assert changes == [("forecast-gap", "normal")]
