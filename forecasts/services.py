@@ -366,6 +366,20 @@ def adjustment_relay(*, group: CapacityGroup, optimizer, forecast: Forecast, bod
     )
 
 
+def _compliance_error_send(*, group: CapacityGroup, forecast: Forecast, text: str, blocks: list[dict]):
+    """Queue ``group_capacity_compliance_error`` to the group's provider about ``forecast``."""
+    body: dict = {"message": text}
+    if blocks:
+        body["forecasted_blocks"] = wire_blocks(blocks)
+    return outbox_enqueue(
+        partner=group.capacity_provider,
+        message_type=COMPLIANCE_ERROR,
+        body=body,
+        correlation_id=forecast.request_id,
+        group=group,
+    )
+
+
 @transaction.atomic
 def compliance_error_raise(
     *,
@@ -377,22 +391,13 @@ def compliance_error_raise(
 ) -> ComplianceError:
     """Tell the group's provider we cannot comply with ``forecast`` (X-Correlation-ID = its
     request id)."""
-    body: dict = {"message": message}
-    if blocks:
-        body["forecasted_blocks"] = wire_blocks(blocks)
-    outbound = outbox_enqueue(
-        partner=group.capacity_provider,
-        message_type=COMPLIANCE_ERROR,
-        body=body,
-        correlation_id=forecast.request_id,
-        group=group,
-    )
+    outbound = _compliance_error_send(group=group, forecast=forecast, text=message, blocks=blocks or [])
     return ComplianceError.objects.create(
         group=group,
         forecast=forecast,
         message=message,
         correlation_id=forecast.request_id,
-        forecasted_blocks=body.get("forecasted_blocks", []),
+        forecasted_blocks=outbound.body.get("forecasted_blocks", []),
         origin=ComplianceOrigin.TOOL,
         raised_by=raised_by,
         outbound_message=outbound,
@@ -453,16 +458,7 @@ def compliance_check(
         )
     outbound = None
     if group.report_compliance_breaches and forecast is not None:
-        body = {"message": text}
-        if blocks:
-            body["forecasted_blocks"] = wire_blocks(blocks)
-        outbound = outbox_enqueue(
-            partner=group.capacity_provider,
-            message_type=COMPLIANCE_ERROR,
-            body=body,
-            correlation_id=forecast.request_id,
-            group=group,
-        )
+        outbound = _compliance_error_send(group=group, forecast=forecast, text=text, blocks=blocks)
     return ComplianceError.objects.create(
         group=group,
         forecast=forecast,
