@@ -47,8 +47,9 @@ def required_behaviour(partner: Partner) -> dict:
 
 
 @transaction.atomic
-def partner_handshake_start(*, partner: Partner) -> Message:
-    """Send ``handshake`` with what we require; handshaking until the acknowledgement arrives."""
+def partner_handshake_start(*, partner: Partner, behaviour: dict | None = None) -> Message:
+    """Send ``handshake`` with what we require (the partner's profile, or ``behaviour`` in wire
+    form when the caller names it); handshaking until the acknowledgement arrives."""
     partner = partner_lock(partner)
     if not partner.enabled:
         raise ValidationError({"enabled": "The partner is disabled."})
@@ -60,7 +61,9 @@ def partner_handshake_start(*, partner: Partner) -> Message:
         partner.offline_mode_at = None  # a new heartbeat period starts with the handshake
     partner_transition(partner=partner, to=ConnectionState.HANDSHAKING, reason="handshake sent")
     return outbox_enqueue(
-        partner=partner, message_type="handshake", body={"required_behaviour": required_behaviour(partner)}
+        partner=partner,
+        message_type="handshake",
+        body={"required_behaviour": required_behaviour(partner) if behaviour is None else behaviour},
     )
 
 

@@ -20,6 +20,7 @@ from .models import (
     ForecastBlock,
     GroupModeChange,
     GroupOperation,
+    Instruction,
 )
 
 
@@ -103,6 +104,29 @@ class ComplianceErrorAdmin(ReadOnlyAdmin):
     list_display = ["id", "group", "origin", "message", "correlation_id", "measured_kw", "limit_kw", "created"]
     list_filter = ["origin"]
     list_select_related = ["group"]
+
+
+@admin.register(Instruction)
+class InstructionAdmin(ReadOnlyAdmin):
+    """Instructions internal tools sent through the SolarUser instruction API (read-only)."""
+
+    list_display = ["id", "action", "group", "node_id", "owner", "state", "outbound_message", "created"]
+    list_filter = ["action"]
+    search_fields = ["group__identifier", "message__request_id"]
+    list_select_related = ["group", "owner", "message"]
+    readonly_fields = ["owner", "node_id", "topic", "action", "params", "group", "outbound_message", "state"]
+    exclude = ["message"]
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return obj.state
+
+    @admin.display(description="message")
+    def outbound_message(self, obj):
+        if obj.message is None:
+            return "-"
+        url = reverse("admin:connections_message_change", args=[obj.message_id])
+        return format_html('<a href="{}">{} {}</a>', url, obj.message.message_type, obj.message.status)
 
 
 @admin.register(EnvelopeSubscription)

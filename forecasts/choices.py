@@ -72,3 +72,25 @@ class ComplianceOrigin(models.TextChoices):
     PARTNER = "partner", "Reported by a partner"
     TOOL = "tool", "Raised by staff or an internal tool"
     SELF_CHECK = "self-check", "Found by the platform's own check"
+
+
+# --- SolarUser instruction API (topic OSCP_v20) -------------------------------------------------
+
+INSTRUCTION_TOPIC = "OSCP_v20"
+
+
+class InstructionAction(models.TextChoices):
+    """The OSCP messages an internal tool may ask us to send to a group's Capacity Provider."""
+
+    ADJUST = "AdjustGroupCapacityForecast"
+    COMPLIANCE_ERROR = "GroupCapacityComplianceError"
+    HANDSHAKE = "Handshake"
+
+
+class InstructionState(models.TextChoices):
+    """SolarNetwork instruction states, derived from the outbound message's outcome."""
+
+    QUEUED = "Queued"
+    COMPLETED = "Completed"
+    DECLINED = "Declined"
+    UNKNOWN = "Unknown", "Unknown (its message was pruned from the log)"

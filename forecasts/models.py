@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from connections.choices import MessageStatus
 from groups.models import CapacityGroup
 from oscp_platform.crypto import EncryptedTextField
 
@@ -18,6 +19,8 @@ from .choices import (
     EnvelopeUnit,
     ForecastMessage,
     ForecastType,
+    InstructionAction,
+    InstructionState,
     PhaseIndicator,
     Quantity,
 )
@@ -200,6 +203,48 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self):
         return f"Adjust {self.type} for {self.group_id} ({self.request_id})"
+
+
+# Outbound message status -> instruction state (anything else is still on its way: Queued).
+_INSTRUCTION_STATES = {MessageStatus.SENT: InstructionState.COMPLETED, MessageStatus.DEAD: InstructionState.DECLINED}
+
+
+class Instruction(models.Model):
+    """An OSCP message an internal tool asked for through the SolarUser instruction API (topic
+    ``OSCP_v20``). Its state is the outcome of the outbound message it queued."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    node_id = models.BigIntegerField()
+    topic = models.CharField(max_length=32)
+    action = models.CharField(max_length=48, choices=InstructionAction.choices)
+    params = models.JSONField(default=dict, help_text="action, coId, cgIdentifier, msg (joined), correlationId.")
+    group = models.ForeignKey(
+        "groups.CapacityGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.ForeignKey(
+        "connections.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["owner", "node_id"])]
+
+    def __str__(self):
+        return f"{self.action} #{self.pk}"
+
+    @property
+    def state(self) -> str:
+        if self.message is None:
+            return InstructionState.UNKNOWN
+        return _INSTRUCTION_STATES.get(self.message.status, InstructionState.QUEUED)
+
+    @property
+    def status_date(self):
+        """When the state last changed: the message's completion, else the instruction's creation."""
+        if self.message is not None and self.message.completed_at:
+            return self.message.completed_at
+        return self.created
 
 
 class GroupOperation(CapacityGroup):

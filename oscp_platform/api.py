@@ -81,6 +81,9 @@ def _flatten(detail, prefix="") -> list[tuple[str, str]]:
     if isinstance(detail, dict):
         items = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a list's errors keyed by the index of each bad item
+                items += _flatten(value, f"{prefix}[{key}]")
+                continue
             name = key if key != "non_field_errors" else ""
             items += _flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
         return items

@@ -1,0 +1,58 @@
+"""Writes behind the SolarUser instruction API (topic ``OSCP_v20``): an internal tool asks us, as
+the group's Capacity Optimizer, to send an OSCP message to the group's Capacity Provider. Each
+action goes through the service that already sends that message; the instruction records it."""
+
+from django.db import transaction
+
+from connections.outbound import partner_handshake_start
+from groups.models import CapacityGroup
+
+from .choices import INSTRUCTION_TOPIC, InstructionAction
+from .models import Forecast, Instruction
+from .services import adjustment_request, compliance_error_raise
+
+
+@transaction.atomic
+def instruction_add(
+    *,
+    owner,
+    node_id: int,
+    action: str,
+    params: dict,
+    group: CapacityGroup,
+    body: dict,
+    forecast: Forecast | None = None,
+    correlation_id: str = "",
+) -> Instruction:
+    """Queue the OSCP message ``action`` names with the validated wire ``body``; record the
+    instruction. ``forecast`` is the one a compliance error is about; ``correlation_id`` goes out
+    as X-Correlation-ID of an adjustment."""
+    if action == InstructionAction.ADJUST:
+        message = adjustment_request(
+            group=group,
+            forecast_type=body["type"],
+            blocks=body["forecasted_blocks"],
+            correlation_id=correlation_id,
+            requested_by=owner,
+        ).outbound_message
+    elif action == InstructionAction.COMPLIANCE_ERROR:
+        message = compliance_error_raise(
+            group=group,
+            forecast=forecast,
+            message=body["message"],
+            blocks=body.get("forecasted_blocks"),
+            raised_by=owner,
+        ).outbound_message
+    elif action == InstructionAction.HANDSHAKE:
+        message = partner_handshake_start(partner=group.capacity_provider, behaviour=body.get("required_behaviour"))
+    else:
+        raise ValueError(f"Unknown instruction action {action!r}")
+    return Instruction.objects.create(
+        owner=owner,
+        node_id=node_id,
+        topic=INSTRUCTION_TOPIC,
+        action=action,
+        params=params,
+        group=group,
+        message=message,
+    )
