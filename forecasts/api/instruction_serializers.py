@@ -48,7 +48,7 @@ def instruction_input(*, data, query: QueryDict, topic: str | None = None) -> di
     query parameters, which SolarNetwork tools may use instead) gathered into ``params``."""
     if isinstance(data, QueryDict) or (not data and query):
         gathered: dict[str, list[str]] = {}
-        for source in (query, data):
+        for source in (query, data or QueryDict()):
             for key, values in source.lists():
                 gathered.setdefault(key, []).extend(values)
         result: dict = {"params": {}}

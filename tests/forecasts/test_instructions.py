@@ -374,3 +374,40 @@ def test_view_shows_the_instruction_and_follows_the_message(api_client, other_ap
 def test_unauthenticated_calls_are_refused(client, group):
     assert client.post(ADD, {}, content_type="application/json").status_code in (401, 403)
     assert client.get(VIEW, {"id": 1}).status_code in (401, 403)
+
+
+def test_query_string_and_bracketed_names_are_read_too(api_client, group, optimizer):
+    msg = json.dumps({"required_behaviour": None})
+    query = urlencode(
+        [
+            ("nodeId", "5"),
+            ("params[action]", "Handshake"),
+            ("params[coId]", str(optimizer.id)),
+            ("params[cgIdentifier]", "foo-group"),
+            ("params[msg]", msg[:10]),
+            ("params[msg]", msg[10:]),
+        ]
+    )
+    response = api_client.post(f"{ADD}?{query}")
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["nodeId"] == 5
+    # No behaviour named: the provider's profile decides, as for the admin's handshake.
+    assert Message.objects.get().body == {"required_behaviour": {"measurement_configuration": []}}
+
+
+def test_admin_lists_instructions_with_their_state(admin_client, user, group, optimizer, django_assert_max_num_queries):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    for _ in range(3):
+        assert post_json(client, seed(SEED_ADJUST, optimizer)).status_code == 200
+    Message.objects.filter(id=Message.objects.order_by("id").first().id).update(status="dead")
+    with django_assert_max_num_queries(8):
+        response = admin_client.get("/admin/forecasts/instruction/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert text.count("Queued") == 2 and text.count("Declined") == 1
+    instruction = Instruction.objects.order_by("id").first()
+    detail = admin_client.get(f"/admin/forecasts/instruction/{instruction.id}/change/")
+    assert detail.status_code == 200 and "AdjustGroupCapacityForecast" in detail.content.decode()
