@@ -411,3 +411,9 @@ def test_admin_lists_instructions_with_their_state(admin_client, user, group, op
     instruction = Instruction.objects.order_by("id").first()
     detail = admin_client.get(f"/admin/forecasts/instruction/{instruction.id}/change/")
     assert detail.status_code == 200 and "AdjustGroupCapacityForecast" in detail.content.decode()
+
+
+def test_a_json_body_that_is_not_an_object_is_refused(api_client, group):
+    response = api_client.post(ADD, data="[1, 2]", content_type="application/json")
+    assert response.status_code == 400 and "Expected a JSON object" in response.json()["message"]
+    assert_nothing_written()
