@@ -10,7 +10,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import charts, selectors, services
+from . import charts, compliance, selectors
 from .models import (
     AdjustmentRequest,
     ComplianceError,
@@ -67,7 +67,7 @@ class ForecastAdmin(ReadOnlyAdmin):
     @admin.action(description="Tell the provider these forecasts cannot be met (compliance error)")
     def report_cannot_comply(self, request, queryset):
         for forecast in queryset.select_related("group__capacity_provider"):
-            services.compliance_error_raise(
+            compliance.compliance_error_raise(
                 group=forecast.group,
                 forecast=forecast,
                 message=f"Cannot comply with forecast {forecast.request_id}.",

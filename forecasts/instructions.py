@@ -8,8 +8,9 @@ from connections.outbound import partner_handshake_start
 from groups.models import CapacityGroup
 
 from .choices import INSTRUCTION_TOPIC, InstructionAction
+from .compliance import compliance_error_raise
 from .models import Forecast, Instruction
-from .services import adjustment_request, compliance_error_raise
+from .services import adjustment_request
 
 
 @transaction.atomic

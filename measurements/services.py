@@ -242,10 +242,8 @@ def _report_enqueue(*, group, partner, report) -> Message | None:
 
 
 def _compliance_check_queue(*, group, start: datetime, end: datetime, energy_wh: float | None) -> None:
-    """Hand the period's average power to forecasts' compliance check, when that exists."""
-    from forecasts import services as forecast_services
-
-    if energy_wh is None or not hasattr(forecast_services, "compliance_check"):
+    """Hand the period's average power to the compliance check (forecasts.compliance)."""
+    if energy_wh is None:
         return
     from .tasks import compliance_check
 

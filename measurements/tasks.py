@@ -27,13 +27,12 @@ def readings_prune() -> None:
 
 @shared_task(name="measurements.compliance_check")
 def compliance_check(group_id: int, period_start: str, period_end: str, measured_kw: float) -> None:
-    """Forecasts' compliance check for a reported period (present once forecasts provide it)."""
-    from forecasts import services as forecast_services
+    """The compliance check of a reported period: measured average power against the import limit."""
+    from forecasts.compliance import compliance_check as check
     from groups.models import CapacityGroup
 
-    check = getattr(forecast_services, "compliance_check", None)
     group = CapacityGroup.objects.filter(id=group_id).first()
-    if check is None or group is None:
+    if group is None:
         return
     check(
         group=group,

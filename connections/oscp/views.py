@@ -40,7 +40,8 @@ from connections.lifecycle import partner_is_offline
 from connections.models import Message, Partner
 from connections.selectors import group_for_correlation, group_for_partner, inbound_request_seen
 from forecasts.choices import ForecastMessage, ForecastType
-from forecasts.services import compliance_error_receive, forecast_receive
+from forecasts.compliance import compliance_error_receive
+from forecasts.services import forecast_receive
 from oscp_platform.crypto import mask
 
 from . import serializers as wire

@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from groups.models import CapacityGroup
 from oscp_platform.api import EnvelopePagination, success
 
-from .. import selectors, services
+from .. import compliance, selectors, services
 from ..choices import Quantity
 from ..models import AdjustmentRequest, ComplianceError, EnvelopeSubscription
 from .serializers import (
@@ -185,7 +185,7 @@ class ComplianceErrorView(generics.ListCreateAPIView):
         forecast = data.get("forecastId") or selectors.forecast_in_force(group=group, at=timezone.now())
         if forecast is None:
             raise ValidationError({"forecastId": "No forecast is in force for this group: name the forecast."})
-        error = services.compliance_error_raise(
+        error = compliance.compliance_error_raise(
             group=group,
             forecast=forecast,
             message=data["message"],

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from connections.models import Message
+from forecasts.compliance import compliance_check
 from forecasts.models import AdjustmentRequest, ComplianceError, Forecast
-from forecasts.services import compliance_check
 from tests.forecasts.conftest import T0, blocks
 
 pytestmark = pytest.mark.django_db
@@ -158,3 +158,13 @@ def test_self_check_weighs_a_limit_that_changes_within_the_period(group, receive
 def test_self_check_skips_amp_limits(group, receive):
     receive(group, "CONSUMPTION", blocks(capacity=16, unit="A", phase="ONE"))
     assert compliance_check(group=group, period_start=T0, period_end=T0 + Q, measured_kw=100) is None
+
+
+def test_measurement_reports_task_records_a_breach(group, receive):
+    """The measurements side hands each reported period to the check through a Celery task."""
+    from measurements.tasks import compliance_check as task
+
+    receive(group, "CONSUMPTION", blocks(capacity=10), request_id="cp-8")
+    task(group.id, T0.isoformat(), (T0 + Q).isoformat(), 12.0)
+    breach = ComplianceError.objects.get()
+    assert (breach.measured_kw, breach.limit_kw, breach.period_start) == (12, 10, T0)

@@ -262,9 +262,6 @@ def test_a_period_change_is_followed(add_reading):
 def test_capacity_provider_reports_feed_the_compliance_check(
     add_reading, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from forecasts import services as forecast_services
-
-    monkeypatch.setattr(forecast_services, "compliance_check", lambda **kwargs: None, raising=False)
     checks = []
     monkeypatch.setattr(tasks.compliance_check, "delay", lambda *args: checks.append(args))
     group = CapacityGroupFactory()
