@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    "oauth2_provider",
     "oscp_platform",
     "connections",
     "groups",
@@ -176,6 +177,32 @@ MEASUREMENT_REPORT_DELAY_SECONDS = env.int("MEASUREMENT_REPORT_DELAY_SECONDS", d
 # either side no further than this from the edge.
 MEASUREMENTS_EDGE_TOLERANCE_SECONDS = env.int("MEASUREMENTS_EDGE_TOLERANCE_SECONDS", default=300)
 
+# --- OAuth2 for partners calling us (django-oauth-toolkit) --------------------------------------
+# Partners that do not use the OSCP register flow (Vector DERMS) get client credentials from staff
+# and fetch access tokens at our token URL (client credentials grant only). Client secrets are
+# stored hashed; access tokens only as SHA-256 checksums (RFC 9700 token storage).
+OSCP_OAUTH_ACCESS_TOKEN_SECONDS = env.int("OSCP_OAUTH_ACCESS_TOKEN_SECONDS", default=3600)
+# The token URL we give partners; derived from OSCP_PUBLIC_BASE_URL (…/oscp/fp/2.0 → …/oscp/oauth/token).
+_public_base = OSCP_PUBLIC_BASE_URL.rstrip("/")
+OSCP_OAUTH_TOKEN_URL = env.str(
+    "OSCP_OAUTH_TOKEN_URL",
+    default=_public_base.removesuffix("/fp/2.0") + "/oauth/token"
+    if _public_base.endswith("/oscp/fp/2.0")
+    else "/".join(_public_base.split("/")[:3]) + "/oscp/oauth/token",
+)
+OSCP_OAUTH_SCOPE = "oscp"
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"  # named for the link's migration
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OSCP_OAUTH_ACCESS_TOKEN_SECONDS,
+    "SCOPES": {OSCP_OAUTH_SCOPE: "Call the OSCP 2.0 endpoints as this partner"},
+    "DEFAULT_SCOPES": [OSCP_OAUTH_SCOPE],
+    # RFC 9700 behaviour now rather than at DOT 4.0; above all, no plaintext tokens at rest.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+}
+
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
@@ -225,6 +252,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # oauthlib logs issued access tokens at DEBUG: never below WARNING, whatever LOG_LEVEL says.
+    "loggers": {name: {"level": "WARNING"} for name in ("oauthlib", "oauth2_provider")},
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
