@@ -235,6 +235,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "connections.outbox_sweep", "schedule": env.int("OSCP_OUTBOX_SWEEP_SECONDS", default=30)},
     "segments-expire": {"task": "connections.segments_expire", "schedule": 300},
     "messages-prune": {"task": "connections.messages_prune", "schedule": 3600},
+    "oauth-access-tokens-prune": {"task": "connections.oauth_access_tokens_prune", "schedule": 3600},
     "groups-mode-check": {
         "task": "forecasts.groups_mode_check",
         "schedule": GROUP_MODE_CHECK_SECONDS,

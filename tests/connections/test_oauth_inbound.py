@@ -3,6 +3,7 @@ secret, the partner fetches an access token at /oscp/oauth/token and calls the O
 ``Authorization: Bearer <access token>``."""
 
 import base64
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -18,6 +19,7 @@ from oauth2_provider.models import AccessToken, Application
 from connections.models import InboundOAuthClient, Message, Partner
 from connections.oauth import partner_oauth_client_issue, partner_oauth_client_revoke
 from connections.services import inbound_token_issue, partner_delete, partner_update
+from connections.tasks import oauth_access_tokens_prune as oauth_access_tokens_prune_task
 from forecasts.models import Forecast
 from tests.connections.conftest import block
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
@@ -382,3 +384,17 @@ def test_api_delete_revokes_and_other_accounts_get_404(api_client, other_api_cli
     assert post_forecast(oscp, group, token).status_code == 403
     assert api_client.get(url).status_code == 404
     assert api_client.delete(url).status_code == 404
+
+
+def test_expired_access_tokens_are_pruned_live_ones_kept(provider, group, oscp):
+    issued = partner_oauth_client_issue(partner=provider)
+    old, new = (token_request(issued.client_id, issued.client_secret).json()["access_token"] for _ in range(2))
+    AccessToken.objects.filter(token_checksum=hashlib.sha256(old.encode()).hexdigest()).update(
+        expires=timezone.now() - timedelta(minutes=1)
+    )
+
+    assert oauth_access_tokens_prune_task() == 1
+
+    assert AccessToken.objects.count() == 1
+    assert post_forecast(oscp, group, new).status_code == 204
+    assert post_forecast(oscp, group, old).status_code == 403
