@@ -7,6 +7,7 @@ Celery broker. Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and
 from pathlib import Path
 
 import environ
+from django.conf import global_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -82,6 +83,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server, worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Django's hashers, plus the one for generated OAuth client secrets (connections/hashers.py).
+CLIENT_SECRET_HASHER_PATH = "connections.hashers.ClientSecretHasher"
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, CLIENT_SECRET_HASHER_PATH]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -194,6 +199,7 @@ OSCP_OAUTH_SCOPE = "oscp"
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"  # named for the link's migration
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": OSCP_OAUTH_ACCESS_TOKEN_SECONDS,
+    "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client_secret",
     "SCOPES": {OSCP_OAUTH_SCOPE: "Call the OSCP 2.0 endpoints as this partner"},
     "DEFAULT_SCOPES": [OSCP_OAUTH_SCOPE],
     # RFC 9700 behaviour now rather than at DOT 4.0; above all, no plaintext tokens at rest.
