@@ -278,7 +278,10 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
             token = partner_token_rotate(partner=partner)
             self._token_message(request, partner, token, "rotated; the old token no longer works")
 
-    @admin.action(description="Issue OAuth client credentials (shown once; replaces and revokes any old ones)")
+    @admin.action(
+        description="Issue OAuth client credentials (shown once; replaces and revokes any old ones)",
+        permissions=["change"],
+    )
     def issue_oauth_client(self, request, queryset):
         for partner in queryset:
             issued = partner_oauth_client_issue(partner=partner, actor=request.user)
@@ -291,7 +294,9 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
                 messages.WARNING,
             )
 
-    @admin.action(description="Revoke OAuth client credentials (their access tokens stop working)")
+    @admin.action(
+        description="Revoke OAuth client credentials (their access tokens stop working)", permissions=["change"]
+    )
     def revoke_oauth_client(self, request, queryset):
         for partner in queryset:
             if partner_oauth_client_revoke(partner=partner, actor=request.user):

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +23,7 @@ from connections.services import inbound_token_issue, partner_delete, partner_up
 from connections.tasks import oauth_access_tokens_prune as oauth_access_tokens_prune_task
 from forecasts.models import Forecast
 from tests.connections.conftest import block
-from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
+from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory, UserFactory
 from tests.groups.factories import CapacityGroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -398,3 +399,16 @@ def test_expired_access_tokens_are_pruned_live_ones_kept(provider, group, oscp):
     assert AccessToken.objects.count() == 1
     assert post_forecast(oscp, group, new).status_code == 204
     assert post_forecast(oscp, group, old).status_code == 403
+
+
+def test_staff_who_may_only_view_partners_cannot_issue_credentials(client, provider):
+    viewer = UserFactory(is_staff=True)
+    viewer.save()  # the factory sets the password after saving
+    viewer.user_permissions.add(Permission.objects.get(codename="view_capacityprovider"))
+    client.force_login(viewer)
+    changelist = reverse("admin:connections_capacityprovider_changelist")
+    assert client.get(changelist).status_code == 200
+
+    client.post(changelist, {"action": "issue_oauth_client", "_selected_action": [provider.id]})
+
+    assert not InboundOAuthClient.objects.exists()
