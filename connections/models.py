@@ -3,6 +3,7 @@ and the record of every OSCP message in and out (which is also the outbox)."""
 
 from django.conf import settings
 from django.db import models
+from oauth2_provider.settings import APPLICATION_MODEL
 from simple_history.models import HistoricalRecords
 
 from oscp_platform.crypto import EncryptedTextField
@@ -142,6 +143,22 @@ class InboundToken(models.Model):
 
     def __str__(self):
         return f"••••{self.last4}"
+
+
+class InboundOAuthClient(models.Model):
+    """OAuth2 client credentials a partner uses to fetch access tokens at our token URL (partners
+    without the register flow, e.g. Vector DERMS). The django-oauth-toolkit Application holds the
+    client id and the hashed secret; deleting it revokes every access token issued to it."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="inbound_oauth_client")
+    application = models.OneToOneField(APPLICATION_MODEL, on_delete=models.CASCADE, related_name="oscp_client")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "inbound OAuth client"
+
+    def __str__(self):
+        return f"OAuth client {self.application.client_id} of partner {self.partner_id}"
 
 
 class Message(models.Model):

@@ -1,6 +1,9 @@
 """Reads on partners and their credentials."""
 
+import hashlib
+
 from django.db.models import Q, QuerySet
+from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
 
@@ -17,6 +20,19 @@ def partner_for_token(*, token: str) -> Partner | None:
         .first()
     )
     return record.partner if record else None
+
+
+def oauth_access_token_find(*, token: str):
+    """The django-oauth-toolkit access token ``token`` is, with its application's partner link
+    loaded (``application.oscp_client.partner``), or None. Looked up by SHA-256 checksum, as
+    django-oauth-toolkit stores it; expired tokens are returned too (the caller tells why it refuses)."""
+    checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return (
+        get_access_token_model()
+        .objects.select_related("application__oscp_client__partner")
+        .filter(token_checksum=checksum)
+        .first()
+    )
 
 
 def partners_of(*, owner, role: str) -> QuerySet[Partner]:

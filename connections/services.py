@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.models import get_application_model
 
 from oscp_platform.crypto import mask, token_digest, token_generate
 
@@ -192,6 +193,8 @@ def partner_delete(*, partner: Partner, actor: AbstractBaseUser | None = None) -
         names = ", ".join(in_use[:5]) + (", ..." if len(in_use) > 5 else "")
         raise PartnerInUse(f"{partner.name} is still used by capacity groups: {names}.")
     _history_by(partner, actor, "deleted")
+    # Its OAuth client (and the access tokens issued with it) is not a child row: delete it too.
+    get_application_model().objects.filter(oscp_client__partner=partner).delete()
     partner.delete()
 
 

@@ -25,6 +25,14 @@ def messages_prune() -> int:
     return prune()
 
 
+@shared_task(name="connections.oauth_access_tokens_prune")
+def oauth_access_tokens_prune() -> int:
+    """Remove expired OAuth access tokens of partners calling us."""
+    from .oauth import oauth_access_tokens_prune as prune
+
+    return prune()
+
+
 @shared_task(name="connections.outbox_sweep")
 def outbox_sweep() -> int:
     """Re-queue outbox rows whose queue entry was lost or whose worker died mid-send."""

@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from connections.oscp.token import TokenView
 from oscp_platform.views import health
 
 MANAGEMENT = "solaruser/api/v1/sec/user/oscp/"
@@ -13,6 +14,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # OSCP 2.0 protocol endpoints, called by Capacity Providers and Optimizers.
     path("oscp/fp/2.0/", include("connections.oscp.urls")),
+    # OAuth2 token URL for partners with client credentials (client credentials grant only).
+    re_path(r"^oscp/oauth/token/?$", TokenView.as_view(), name="oscp-oauth-token"),
     # Management API (SolarUser OSCP API shape), called by internal tools.
     path(MANAGEMENT, include("connections.api.urls")),
     path(MANAGEMENT, include("groups.api.urls")),

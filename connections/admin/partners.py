@@ -2,22 +2,24 @@
 
 Secrets (the OAuth client secret, the token we present to the partner, static headers) are
 write-only here: the form shows them masked, blank keeps the stored value, a checkbox clears it.
-Every save goes through ``connections.services``; a new partner's token and a rotated token are
-shown once, in a message."""
+Every save goes through ``connections.services``; a new partner's token, a rotated token and
+issued OAuth client credentials are shown once, in a message."""
 
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from oscp_platform.crypto import mask
 
 from ..choices import PartnerRole
-from ..models import CapacityOptimizer, CapacityProvider, Partner
+from ..models import CapacityOptimizer, CapacityProvider, InboundOAuthClient, Partner
+from ..oauth import partner_oauth_client_issue, partner_oauth_client_revoke
 from ..services import (
     OAUTH_CLIENT_SECRET,
     PARTNER_CONFIG_FIELDS,
@@ -157,6 +159,7 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     readonly_fields = [
         "flexibility_provider_id",
         "live_tokens",
+        "oauth_client",
         "settings",
         "connection_state",
         "connection_state_reason",
@@ -169,7 +172,13 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
         "created",
         "modified",
     ]
-    actions = ["rotate_token", "register_with_partner", "start_handshake"]
+    actions = [
+        "rotate_token",
+        "issue_oauth_client",
+        "revoke_oauth_client",
+        "register_with_partner",
+        "start_handshake",
+    ]
     history_list_display = ["connection_state", "registration_status", "enabled"]
 
     def get_fieldsets(self, request, obj=None):
@@ -206,7 +215,9 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
             ),
         ]
         if obj is not None:
-            fieldsets.append(("Connection state", {"fields": self.readonly_fields}))
+            fieldsets[1][1]["fields"].append("oauth_client")
+            state = [f for f in self.readonly_fields if f != "oauth_client"]
+            fieldsets.append(("Connection state", {"fields": state}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
@@ -219,6 +230,23 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     @admin.display(description="groups", ordering="groups_total")
     def groups_count(self, partner):
         return partner.groups_total
+
+    @admin.display(description="OAuth client (partner calls us)")
+    def oauth_client(self, partner):
+        link = InboundOAuthClient.objects.select_related("application").filter(partner=partner).first()
+        token_url = settings.OSCP_OAUTH_TOKEN_URL
+        if link is None:
+            return format_html(
+                "None issued. Token URL: <code>{}</code> (action “Issue OAuth client credentials”).", token_url
+            )
+        return format_html(
+            "Client id <code>{}</code>, issued {} UTC. Token URL: <code>{}</code> "
+            "(client credentials grant; access tokens last {} s).",
+            link.application.client_id,
+            link.created.strftime("%Y-%m-%d %H:%M"),
+            token_url,
+            settings.OSCP_OAUTH_ACCESS_TOKEN_SECONDS,
+        )
 
     @admin.display(description="live tokens (last 4)")
     def live_tokens(self, partner):
@@ -249,6 +277,32 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
         for partner in queryset:
             token = partner_token_rotate(partner=partner)
             self._token_message(request, partner, token, "rotated; the old token no longer works")
+
+    @admin.action(
+        description="Issue OAuth client credentials (shown once; replaces and revokes any old ones)",
+        permissions=["change"],
+    )
+    def issue_oauth_client(self, request, queryset):
+        for partner in queryset:
+            issued = partner_oauth_client_issue(partner=partner, actor=request.user)
+            self.message_user(
+                request,
+                f"OAuth client credentials for {partner.name}: token URL {issued.token_url}, "
+                f"client id {issued.client_id}, client secret {issued.client_secret} — copy them now and "
+                "give them to the partner; the secret is shown only this once. Any earlier credentials "
+                "and their access tokens no longer work.",
+                messages.WARNING,
+            )
+
+    @admin.action(
+        description="Revoke OAuth client credentials (their access tokens stop working)", permissions=["change"]
+    )
+    def revoke_oauth_client(self, request, queryset):
+        for partner in queryset:
+            if partner_oauth_client_revoke(partner=partner, actor=request.user):
+                self.message_user(request, f"OAuth client credentials of {partner.name} revoked.")
+            else:
+                self.message_user(request, f"{partner.name} had no OAuth client credentials.", messages.INFO)
 
     def _token_message(self, request, partner, token, what):
         self.message_user(

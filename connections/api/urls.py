@@ -4,6 +4,7 @@ from ..choices import PartnerRole
 from ..outbound import partner_handshake_start, partner_register
 from .base import SlashOptionalRouter
 from .messages import MessageDetailView, MessageListView
+from .oauth import PartnerOAuthClientView
 from .outbound import MessageRetryView, PartnerActionView
 from .views import CapacityOptimizerViewSet, CapacityProviderViewSet
 
@@ -35,6 +36,20 @@ urlpatterns += [
         r"^capacity-optimizers/(?P<pk>\d+)/handshake/?$",
         PartnerActionView.as_view(role=CO, service=partner_handshake_start),
         name="optimizer-handshake",
+    ),
+]
+
+# OAuth client credentials the partner uses to call us (shown once when issued).
+urlpatterns += [
+    re_path(
+        r"^capacity-providers/(?P<pk>\d+)/oauth-client/?$",
+        PartnerOAuthClientView.as_view(role=CP),
+        name="provider-oauth-client",
+    ),
+    re_path(
+        r"^capacity-optimizers/(?P<pk>\d+)/oauth-client/?$",
+        PartnerOAuthClientView.as_view(role=CO),
+        name="optimizer-oauth-client",
     ),
 ]
 

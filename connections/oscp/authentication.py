@@ -1,13 +1,18 @@
 """Who is calling: the partner behind ``Authorization: Token <t>`` (or ``Bearer <t>``).
 
-No header, or one in another scheme → 401; a token that is unknown or retired, or a disabled
-partner → 403. The token is looked up by its keyed digest, never compared in plain text."""
+``<t>`` is a token we issued to the partner, or (``Bearer`` only) an OAuth2 access token from our
+token URL fetched with the partner's client credentials (``connections.oauth``).
+
+No header, or one in another scheme → 401; a token that is unknown, retired, expired or revoked,
+or a disabled partner → 403. Tokens are looked up by digest, never compared in plain text."""
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from connections.choices import ConnectionState
-from connections.models import Partner
-from connections.selectors import partner_for_token
+from connections.models import InboundOAuthClient, Partner
+from connections.selectors import oauth_access_token_find, partner_for_token
 from oscp_platform.crypto import mask
 
 SCHEMES = ("token", "bearer")
@@ -51,10 +56,31 @@ def partner_authenticate(*, authorization: str) -> Caller:
     split = authorization_split(authorization)
     if split is None:
         raise OscpError(401, "Authorization header must be 'Token <token>' or 'Bearer <token>'.")
-    token = split[1]
+    scheme, token = split
     partner = partner_for_token(token=token)
+    if partner is None and scheme == "bearer":
+        partner = _partner_for_access_token(token)
     if partner is None:
         raise OscpError(403, "Token unknown or no longer valid.")
     if not partner.enabled or partner.connection_state == ConnectionState.DISABLED:
         raise OscpError(403, "This partner is disabled.", partner=partner)
     return Caller(partner=partner, token=token)
+
+
+def _partner_for_access_token(token: str) -> Partner | None:
+    """The partner whose OAuth client was issued this access token; None if unknown or not a
+    partner's. Expired or lacking the OSCP scope → 403 saying so."""
+    access_token = oauth_access_token_find(token=token)
+    if access_token is None or access_token.application is None:
+        return None
+    try:
+        partner = access_token.application.oscp_client.partner
+    except InboundOAuthClient.DoesNotExist:
+        return None
+    if access_token.is_expired():
+        raise OscpError(
+            403, f"Access token expired: fetch a new one at {settings.OSCP_OAUTH_TOKEN_URL}.", partner=partner
+        )
+    if not access_token.allow_scopes([settings.OSCP_OAUTH_SCOPE]):
+        raise OscpError(403, f"Access token lacks the {settings.OSCP_OAUTH_SCOPE!r} scope.", partner=partner)
+    return partner

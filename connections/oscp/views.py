@@ -340,7 +340,13 @@ def _schema(view_cls):
     """OpenAPI for a protocol endpoint: its wire body in, 204 or ``{"message"}`` out."""
     error = OpenApiResponse(ErrorSerializer)
     headers = [
-        OpenApiParameter("Authorization", str, OpenApiParameter.HEADER, required=True, description="Token <token>"),
+        OpenApiParameter(
+            "Authorization",
+            str,
+            OpenApiParameter.HEADER,
+            required=True,
+            description="Token <token>, Bearer <token> or Bearer <access token from /oscp/oauth/token>",
+        ),
         OpenApiParameter("X-Request-ID", str, OpenApiParameter.HEADER, required=True),
         OpenApiParameter("X-Correlation-ID", str, OpenApiParameter.HEADER),
         OpenApiParameter("X-Segment-Index", int, OpenApiParameter.HEADER),

@@ -7,6 +7,7 @@ Celery broker. Set ``DATABASE_URL`` and ``CELERY_BROKER_URL`` for PostgreSQL and
 from pathlib import Path
 
 import environ
+from django.conf import global_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -35,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "django_celery_beat",
+    "oauth2_provider",
     "oscp_platform",
     "connections",
     "groups",
@@ -81,6 +83,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server, worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Django's hashers, plus the one for generated OAuth client secrets (connections/hashers.py).
+CLIENT_SECRET_HASHER_PATH = "connections.hashers.ClientSecretHasher"
+PASSWORD_HASHERS = [*global_settings.PASSWORD_HASHERS, CLIENT_SECRET_HASHER_PATH]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -176,6 +182,33 @@ MEASUREMENT_REPORT_DELAY_SECONDS = env.int("MEASUREMENT_REPORT_DELAY_SECONDS", d
 # either side no further than this from the edge.
 MEASUREMENTS_EDGE_TOLERANCE_SECONDS = env.int("MEASUREMENTS_EDGE_TOLERANCE_SECONDS", default=300)
 
+# --- OAuth2 for partners calling us (django-oauth-toolkit) --------------------------------------
+# Partners that do not use the OSCP register flow (Vector DERMS) get client credentials from staff
+# and fetch access tokens at our token URL (client credentials grant only). Client secrets are
+# stored hashed; access tokens only as SHA-256 checksums (RFC 9700 token storage).
+OSCP_OAUTH_ACCESS_TOKEN_SECONDS = env.int("OSCP_OAUTH_ACCESS_TOKEN_SECONDS", default=3600)
+# The token URL we give partners; derived from OSCP_PUBLIC_BASE_URL (…/oscp/fp/2.0 → …/oscp/oauth/token).
+_public_base = OSCP_PUBLIC_BASE_URL.rstrip("/")
+OSCP_OAUTH_TOKEN_URL = env.str(
+    "OSCP_OAUTH_TOKEN_URL",
+    default=_public_base.removesuffix("/fp/2.0") + "/oauth/token"
+    if _public_base.endswith("/oscp/fp/2.0")
+    else "/".join(_public_base.split("/")[:3]) + "/oscp/oauth/token",
+)
+OSCP_OAUTH_SCOPE = "oscp"
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"  # named for the link's migration
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OSCP_OAUTH_ACCESS_TOKEN_SECONDS,
+    "CLIENT_SECRET_HASHER": "pbkdf2_sha256_client_secret",
+    "SCOPES": {OSCP_OAUTH_SCOPE: "Call the OSCP 2.0 endpoints as this partner"},
+    "DEFAULT_SCOPES": [OSCP_OAUTH_SCOPE],
+    # RFC 9700 behaviour now rather than at DOT 4.0; above all, no plaintext tokens at rest.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+}
+
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
@@ -208,6 +241,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "connections.outbox_sweep", "schedule": env.int("OSCP_OUTBOX_SWEEP_SECONDS", default=30)},
     "segments-expire": {"task": "connections.segments_expire", "schedule": 300},
     "messages-prune": {"task": "connections.messages_prune", "schedule": 3600},
+    "oauth-access-tokens-prune": {"task": "connections.oauth_access_tokens_prune", "schedule": 3600},
     "groups-mode-check": {
         "task": "forecasts.groups_mode_check",
         "schedule": GROUP_MODE_CHECK_SECONDS,
@@ -225,6 +259,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # oauthlib logs issued access tokens at DEBUG: never below WARNING, whatever LOG_LEVEL says.
+    "loggers": {name: {"level": "WARNING"} for name in ("oauthlib", "oauth2_provider")},
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
