@@ -13,10 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from .choices import ConnectionState, MeasurementStyle, RegistrationStatus
+from .inbound import registration_send
 from .lifecycle import OFFLINE_CHECK_STATES, partner_lock, partner_offline_mark, partner_transition
 from .models import Message, Partner
 from .oscp.serializers import wire_time
-from .services import outbox_enqueue, registration_send
+from .services import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -208,7 +208,7 @@ def _register_outcome(message: Message) -> None:
     """Our register, or (with a correlation id) our reply to the partner's. Dead → failed (the
     inbound services decide the details). Our reply accepted → registered, and for an optimizer
     our handshake starts; our own register accepted → the partner will register back (inbound)."""
-    from .services import registration_failed, registration_reply_accepted
+    from .inbound import registration_failed, registration_reply_accepted
 
     if message.status == MessageStatus.DEAD:
         registration_failed(message=message)

@@ -12,7 +12,7 @@ def message_send(message_id: int) -> None:
 @shared_task(name="connections.segments_expire")
 def segments_expire() -> int:
     """Remove parts of segmented inbound messages that never completed."""
-    from .services import segments_expire as expire
+    from .inbound import segments_expire as expire
 
     return expire()
 
@@ -20,7 +20,7 @@ def segments_expire() -> int:
 @shared_task(name="connections.messages_prune")
 def messages_prune() -> int:
     """Remove message log rows older than OSCP_MESSAGE_RETENTION_DAYS (never unsent outbound rows)."""
-    from .services import messages_prune as prune
+    from .inbound import messages_prune as prune
 
     return prune()
 

@@ -34,7 +34,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from connections import services
+from connections import inbound as inbound_services
 from connections.choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole
 from connections.lifecycle import partner_is_offline
 from connections.models import Message, Partner
@@ -249,7 +249,7 @@ class OscpView(APIView):
                 self.process(inbound, message)
                 message.duration_ms = inbound.elapsed_ms()
                 message.save(update_fields=["duration_ms"])
-        except services.PartnerNotRegistered as exc:
+        except inbound_services.PartnerNotRegistered as exc:
             raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
         except IntegrityError:
             # The same request id was accepted meanwhile (partial unique constraint).
@@ -281,7 +281,7 @@ class OscpView(APIView):
             raise OscpError(400, "register cannot be segmented.")
         index, count = segment
         try:
-            joined = services.segment_store(
+            joined = inbound_services.segment_store(
                 partner=inbound.partner,
                 message_type=self.message_type,
                 request_id=inbound.request_id,
@@ -289,7 +289,7 @@ class OscpView(APIView):
                 count=count,
                 body=raw,
             )
-        except services.SegmentConflict as exc:
+        except inbound_services.SegmentConflict as exc:
             raise OscpError(400, f"X-Segment-Index: {exc}") from None
         if joined is None:
             inbound.log(status=MessageStatus.SEGMENT, http_status=204, error=f"Part {index} of {count} kept.")
@@ -389,7 +389,7 @@ class RegisterView(OscpView):
         inbound.data["base_url"] = chosen[0]["base_url"]
 
     def process(self, inbound, message):
-        services.register_receive(
+        inbound_services.register_receive(
             partner=inbound.partner,
             token=inbound.data["token"],
             base_url=inbound.data["base_url"],
@@ -408,7 +408,7 @@ class HandshakeView(OscpView):
     group_scoped = False
 
     def process(self, inbound, message):
-        services.handshake_receive(
+        inbound_services.handshake_receive(
             partner=inbound.partner, behaviour=inbound.data["required_behaviour"], request_id=inbound.request_id
         )
 
@@ -424,7 +424,7 @@ class HandshakeAcknowledgeView(OscpView):
     alias: str = ""
 
     def process(self, inbound, message):
-        completed = services.handshake_acknowledge_receive(
+        completed = inbound_services.handshake_acknowledge_receive(
             partner=inbound.partner, behaviour=inbound.data["required_behaviour"]
         )
         notes = [f"received at {self.alias}"] if self.alias else []
@@ -444,7 +444,7 @@ class HeartbeatView(OscpView):
     group_scoped = False
 
     def process(self, inbound, message):
-        services.heartbeat_receive(partner=inbound.partner, offline_mode_at=inbound.data["offline_mode_at"])
+        inbound_services.heartbeat_receive(partner=inbound.partner, offline_mode_at=inbound.data["offline_mode_at"])
 
 
 class _ForecastMessageView(OscpView):
@@ -546,7 +546,7 @@ class AssetMeasurementsView(_MeasurementsView):
 
 def relay(inbound: Inbound) -> None:
     """Same message type and body (normalised: UTC times) to the CP, keeping the request id."""
-    services.message_relay_to_provider(
+    inbound_services.message_relay_to_provider(
         group=inbound.group,
         message_type=inbound.message_type,
         body=wire.wire_dump(inbound.data),

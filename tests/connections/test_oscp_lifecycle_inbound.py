@@ -6,13 +6,10 @@ import pytest
 from django.test import override_settings
 
 from connections.choices import ConnectionState, RegistrationStatus, TokenKind
+from connections.inbound import registration_failed, registration_reply_accepted
 from connections.models import Message, Partner
 from connections.selectors import partner_for_token
-from connections.services import (
-    inbound_token_issue,
-    registration_failed,
-    registration_reply_accepted,
-)
+from connections.services import inbound_token_issue
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 
 pytestmark = pytest.mark.django_db
