@@ -1,0 +1,363 @@
+"""The pipeline every OSCP 2.0 request to ``/oscp/fp/2.0/<message>`` goes through. Every request
+takes the same steps (``OscpView.post``) and leaves one row in the message log, whatever happens:
+
+1. ``Authorization`` → the partner (401 no/odd header, 403 unknown/retired token or disabled).
+2. ``X-Request-ID`` required (400); the partner's role may send this message (403).
+3. Same partner and request id already accepted → 204, nothing done twice.
+   A partner that is offline (its last ``offline_mode_at`` passed, no handshake since) may only
+   send register, handshake, handshake_acknowledge and heartbeat; anything else → 403
+   "Handshake required after offline" (OSCP: a new handshake is required after offline).
+4. ``X-Segment-Index``/``X-Segment-Count``: parts are kept (204 each) until all arrived, then the
+   joined body is processed once.
+5. JSON body validated exactly per the reference (400 naming field and problem), group resolved
+   (404 for unknown groups and for other partners' groups alike).
+6. One transaction: the accepted log row, the domain change, outbound replies/relays (sent on
+   commit). 204, empty body. A handshake before registration is complete → 403 "Register first".
+
+Errors are ``{"message": "..."}``; nothing but the log row is stored for a rejected request.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connections import inbound as inbound_services
+from connections.choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole
+from connections.lifecycle import partner_is_offline
+from connections.models import Message, Partner
+from connections.selectors import group_for_partner, inbound_request_seen
+from forecasts.choices import ForecastType
+from oscp_platform.crypto import mask
+
+from . import serializers as wire
+from .authentication import OscpError, authorization_mask, partner_authenticate
+from .serializers import wire_time
+
+logger = logging.getLogger(__name__)
+
+CP, CO = PartnerRole.CAPACITY_PROVIDER, PartnerRole.CAPACITY_OPTIMIZER
+
+# Who may send us what (reference: shared/oscp-2.0.md, "Messages"). Anything else → 403.
+MESSAGE_ROLES: dict[str, set[str]] = {
+    # "either way, both sides": whoever did not start the registration answers with its own.
+    "register": {CP, CO},
+    # CP→FP by the reference; CO→FP too, since "some partners: either way" (Vector starts either).
+    "handshake": {CP, CO},
+    # CO→FP answers our handshake; a CP answers ours when we start one (either-way partners).
+    "handshake_acknowledge": {CP, CO},
+    # "to whoever asked for heartbeats": we ask both kinds of partner in our handshakes.
+    "heartbeat": {CP, CO},
+    # CP→FP limits; CO→FP only OPTIMUM (enforced in ForecastView).
+    "update_group_capacity_forecast": {CP, CO},
+    # CO→FP, relayed to the CP. A CP never asks us to adjust: it answers with a new forecast.
+    "adjust_group_capacity_forecast": {CO},
+    # Relayed from a CO to the CP; a CP has nothing to be non-compliant with towards us.
+    "group_capacity_compliance_error": {CO},
+    # FP→CP and CO→FP (relayed to the CP); a CP does not report measurements to us.
+    "update_group_measurements": {CO},
+    # FP→CO (Vector: FP→CP); a CO may report its assets to us, relayed to the CP. Never from a CP.
+    "update_asset_measurements": {CO},
+}
+OPTIMIZER_FORECAST_TYPES = {ForecastType.OPTIMUM}
+
+# What an offline partner may still send: what brings the connection back, and heartbeats (recorded;
+# they do not bring it back). A forecast from it would be applied with no handshake behind it, and
+# groups stay on their fallback limits until a handshake and then a new forecast (forecasts app).
+OFFLINE_ALLOWED = {"register", "handshake", "handshake_acknowledge", "heartbeat"}
+
+SECRET_HEADERS = {"proxy-authorization", "cookie", "apikey", "x-api-key", "x-access-token"}
+MAX_SEGMENTS = 1000
+RAW_BODY_LOG_CHARS = 4000
+_NOT_REGISTERED = "Register first: {message} needs a completed registration (connection state is {state})."
+_OFFLINE = (
+    "Handshake required after offline: we have counted you offline since {since} (no heartbeat in time); "
+    "send a handshake before {message}."
+)
+
+
+class ErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class _JsonOnly(BaseContentNegotiation):
+    """Partners get JSON whatever their Accept header says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _exception_handler(exc, context):
+    status = getattr(exc, "status_code", 500)
+    return Response({"message": str(getattr(exc, "detail", exc))}, status=status)
+
+
+@dataclass
+class Inbound:
+    """One request on its way through the pipeline; becomes a message log row."""
+
+    message_type: str
+    headers: dict
+    correlation_id: str = ""
+    partner: Partner | None = None
+    token: str = ""
+    request_id: str = ""
+    group: object = None
+    body: object = None
+    data: dict = field(default_factory=dict)
+    deviations: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def log(self, *, status: str, http_status: int, error: str = "") -> Message:
+        if not error and self.deviations:
+            error = "Accepted with deviations: " + "; ".join(self.deviations)
+        return Message.objects.create(
+            partner=self.partner,
+            group=self.group,
+            direction=MessageDirection.INBOUND,
+            message_type=self.message_type,
+            request_id=self.request_id,
+            correlation_id=self.correlation_id,
+            status=status,
+            http_status=http_status,
+            headers=self.headers,
+            body=self.body,
+            error=error,
+            duration_ms=self.elapsed_ms(),
+            completed_at=timezone.now(),
+        )
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+
+def _offline_since(partner: Partner) -> str:
+    """When the partner went offline: when it was marked so, else the offline_mode_at that passed."""
+    if partner.connection_state == ConnectionState.OFFLINE:
+        when = partner.connection_state_changed_at or partner.offline_mode_at
+    else:
+        when = partner.offline_mode_at
+    return wire_time(when, "seconds") if when else "an earlier check"
+
+
+def headers_masked(request) -> dict:
+    masked = {}
+    for name, value in request.headers.items():
+        lower = name.lower()
+        if lower == "authorization":
+            value = authorization_mask(value)
+        elif lower in SECRET_HEADERS:
+            value = mask(value)
+        masked[name] = value[:512]
+    return masked
+
+
+def _segment_headers(request) -> tuple[int, int] | None:
+    index, count = request.headers.get("X-Segment-Index"), request.headers.get("X-Segment-Count")
+    if index is None and count is None:
+        return None
+    if index is None or count is None:
+        raise OscpError(400, "X-Segment-Index and X-Segment-Count must be sent together.")
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        raise OscpError(400, "X-Segment-Index and X-Segment-Count must be whole numbers.") from None
+    if not 1 <= count <= MAX_SEGMENTS:
+        raise OscpError(400, f"X-Segment-Count must be between 1 and {MAX_SEGMENTS}.")
+    if not 0 <= index <= count:
+        raise OscpError(400, "X-Segment-Index must be 0..count-1 (or 1..count).")
+    return index, count
+
+
+class OscpView(APIView):
+    """The pipeline every OSCP message goes through; subclasses name the message, its wire
+    serializer and what to do with valid data (``process``, inside the transaction)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    parser_classes: list = []  # the raw body is read: segments are joined before parsing
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JsonOnly
+
+    message_type: str
+    serializer_class: type[serializers.Serializer]
+    group_scoped = True
+
+    def get_exception_handler(self):
+        return _exception_handler
+
+    def post(self, request, *args, **kwargs):
+        inbound = Inbound(
+            message_type=self.message_type,
+            headers=headers_masked(request),
+            correlation_id=request.headers.get("X-Correlation-ID", "").strip()[:128],
+        )
+        try:
+            self.receive(request, inbound)
+        except OscpError as exc:
+            inbound.partner = inbound.partner or exc.partner
+            inbound.log(status=MessageStatus.REJECTED, http_status=exc.status, error=exc.message)
+            return Response({"message": exc.message}, status=exc.status)
+        except Exception:
+            logger.exception("OSCP %s %s failed", self.message_type, inbound.request_id)
+            inbound.log(status=MessageStatus.REJECTED, http_status=500, error="Internal error.")
+            return Response({"message": "Internal error; please retry later."}, status=500)
+        return Response(status=204)
+
+    def receive(self, request, inbound: Inbound) -> None:
+        caller = partner_authenticate(authorization=request.headers.get("Authorization", ""))
+        inbound.partner, inbound.token = caller.partner, caller.token
+        inbound.request_id = request.headers.get("X-Request-ID", "").strip()
+        if not inbound.request_id:
+            raise OscpError(400, "X-Request-ID header is required.")
+        if len(inbound.request_id) > 128:
+            inbound.request_id = inbound.request_id[:128]
+            raise OscpError(400, "X-Request-ID must be at most 128 characters.")
+        if caller.partner.role not in MESSAGE_ROLES[self.message_type]:
+            raise OscpError(403, f"A {caller.partner.get_role_display()} may not send {self.message_type}.")
+        if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
+            return self.duplicate(inbound)
+        if self.message_type not in OFFLINE_ALLOWED and partner_is_offline(caller.partner):
+            raise OscpError(403, _OFFLINE.format(message=self.message_type, since=_offline_since(caller.partner)))
+
+        raw = self.raw_body(request, inbound)
+        if raw is None:
+            return None
+        payload = self.parse(raw, inbound)
+        inbound.body = self.body_for_log(payload)
+        self.validate(inbound, payload)
+        try:
+            with transaction.atomic():
+                message = inbound.log(status=MessageStatus.ACCEPTED, http_status=204)
+                self.process(inbound, message)
+                message.duration_ms = inbound.elapsed_ms()
+                message.save(update_fields=["duration_ms"])
+        except inbound_services.PartnerNotRegistered as exc:
+            raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
+        except IntegrityError:
+            # The same request id was accepted meanwhile (partial unique constraint).
+            if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
+                return self.duplicate(inbound)
+            raise
+        return None
+
+    def duplicate(self, inbound: Inbound) -> None:
+        inbound.log(
+            status=MessageStatus.DUPLICATE,
+            http_status=204,
+            error="This X-Request-ID was already accepted; ignored.",
+        )
+
+    def raw_body(self, request, inbound: Inbound) -> str | None:
+        """The body text; for a segmented message, None until the last part (which returns the
+        joined bodies)."""
+        try:
+            raw = request.body.decode("utf-8")
+        except RequestDataTooBig:
+            raise OscpError(413, "Body too large: split it with X-Segment-Index / X-Segment-Count.") from None
+        except UnicodeDecodeError:
+            raise OscpError(400, "Body must be UTF-8 encoded JSON.") from None
+        segment = _segment_headers(request)
+        if segment is None:
+            return raw
+        if self.message_type == "register":
+            raise OscpError(400, "register cannot be segmented.")
+        index, count = segment
+        try:
+            joined = inbound_services.segment_store(
+                partner=inbound.partner,
+                message_type=self.message_type,
+                request_id=inbound.request_id,
+                index=index,
+                count=count,
+                body=raw,
+            )
+        except inbound_services.SegmentConflict as exc:
+            raise OscpError(400, f"X-Segment-Index: {exc}") from None
+        if joined is None:
+            inbound.log(status=MessageStatus.SEGMENT, http_status=204, error=f"Part {index} of {count} kept.")
+            return None
+        inbound.deviations.append(f"joined from {count} segments")
+        return joined
+
+    def parse(self, raw: str, inbound: Inbound) -> dict:
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            inbound.body = self.body_for_log(raw[:RAW_BODY_LOG_CHARS])
+            raise OscpError(400, f"Body is not valid JSON: {exc}.") from None
+        if not isinstance(body, dict):
+            inbound.body = self.body_for_log(body)
+            raise OscpError(400, "Body must be a JSON object.")
+        return body
+
+    def body_for_log(self, body):
+        """What the message log keeps of the body: secrets masked."""
+        return body
+
+    def serializer_context(self, inbound: Inbound) -> dict:
+        return {"partner": inbound.partner, "deviations": inbound.deviations}
+
+    def validate(self, inbound: Inbound, payload: dict) -> None:
+        serializer = self.serializer_class(data=payload, context=self.serializer_context(inbound))
+        if not serializer.is_valid():
+            raise OscpError(400, wire.errors_message(serializer.errors))
+        inbound.data = serializer.validated_data
+        if self.group_scoped:
+            inbound.group = self.group_resolve(inbound)
+            if not inbound.group.enabled:
+                raise OscpError(404, f"group_id: group {inbound.group.identifier!r} is disabled.")
+
+    def group_resolve(self, inbound: Inbound):
+        identifier = inbound.data["group_id"]
+        group = group_for_partner(partner=inbound.partner, identifier=identifier)
+        if group is None:
+            raise OscpError(404, f"group_id: unknown group {identifier!r}.")
+        return group
+
+    def process(self, inbound: Inbound, message: Message) -> None:
+        raise NotImplementedError
+
+
+def oscp_schema(view_cls):
+    """OpenAPI for a protocol endpoint: its wire body in, 204 or ``{"message"}`` out."""
+    error = OpenApiResponse(ErrorSerializer)
+    headers = [
+        OpenApiParameter(
+            "Authorization",
+            str,
+            OpenApiParameter.HEADER,
+            required=True,
+            description="Token <token>, Bearer <token> or Bearer <access token from /oscp/oauth/token>",
+        ),
+        OpenApiParameter("X-Request-ID", str, OpenApiParameter.HEADER, required=True),
+        OpenApiParameter("X-Correlation-ID", str, OpenApiParameter.HEADER),
+        OpenApiParameter("X-Segment-Index", int, OpenApiParameter.HEADER),
+        OpenApiParameter("X-Segment-Count", int, OpenApiParameter.HEADER),
+    ]
+    decorator = extend_schema(
+        tags=["OSCP 2.0"],
+        request=view_cls.serializer_class,
+        parameters=headers,
+        responses={204: None, 400: error, 401: error, 403: error, 404: error, 501: error},
+        description=(view_cls.__doc__ or "").strip(),
+    )
+
+    def post(self, request, *args, **kwargs):
+        return OscpView.post(self, request, *args, **kwargs)
+
+    view_cls.post = decorator(post)  # a function per view, so each keeps its own schema
+    return view_cls
