@@ -165,22 +165,31 @@ class GroupOperationAdmin(ReadOnlyAdmin):
 
     def operating_view(self, request, group_id):
         group = get_object_or_404(GroupOperation.objects.select_related("capacity_provider"), pk=group_id)
-        now = timezone.now()
-        envelope = selectors.envelope_in_force(group=group, at=now)
-        pieces = selectors.envelope_pieces(group=group, start=now - timedelta(hours=24), end=now + timedelta(hours=24))
-        measured = charts.measured_series(group=group, start=now - timedelta(hours=24), end=now)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Operating view: {group}",
-            "group": group,
             "group_change_url": _group_change_url(group),
-            "stale": selectors.group_forecast_stale(group=group, now=now),
-            "in_force": [
-                ("import", envelope["importLimits"]),
-                ("export", envelope["exportLimits"]),
-                ("optimum", envelope["optimum"]),
-            ],
-            "chart": charts.chart(pieces=pieces, measured=measured, now=now),
-            "changes": group.mode_changes.all()[:20],
+            **operating_context(group),
         }
         return TemplateResponse(request, "admin/forecasts/group_operating_view.html", context)
+
+
+def operating_context(group) -> dict:
+    """What support staff see of a group's operation: mode, forecast staleness, the envelope in
+    force, a chart of limits and measured power over the last and next 24 hours, recent mode
+    changes. Shown on the operating view and on the group's admin page."""
+    now = timezone.now()
+    envelope = selectors.envelope_in_force(group=group, at=now)
+    pieces = selectors.envelope_pieces(group=group, start=now - timedelta(hours=24), end=now + timedelta(hours=24))
+    measured = charts.measured_series(group=group, start=now - timedelta(hours=24), end=now)
+    return {
+        "group": group,
+        "stale": selectors.group_forecast_stale(group=group, now=now),
+        "in_force": [
+            ("import", envelope["importLimits"]),
+            ("export", envelope["exportLimits"]),
+            ("optimum", envelope["optimum"]),
+        ],
+        "chart": charts.chart(pieces=pieces, measured=measured, now=now),
+        "changes": group.mode_changes.all()[:20],
+    }

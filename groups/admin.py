@@ -8,6 +8,7 @@ from django.db.models import Count
 from simple_history.admin import SimpleHistoryAdmin
 
 from connections.choices import PartnerRole
+from measurements.models import ReportCursor
 
 from .api.serializers import EnergySettingsSerializer, InstantaneousSettingsSerializer
 from .models import Asset, CapacityGroup
@@ -126,10 +127,24 @@ class CapacityGroupAdminForm(forms.ModelForm):
         return cleaned
 
 
+class ReportCursorInline(admin.TabularInline):
+    """The last measurement period sent per audience, and how it went (measurements app)."""
+
+    model = ReportCursor
+    verbose_name_plural = "measurement reports: last period sent per audience"
+    fields = ["audience", "period", "last_period_end", "last_outcome", "last_detail", "last_attempt_at", "next_due_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(CapacityGroup)
 class CapacityGroupAdmin(SimpleHistoryAdmin):
     form = CapacityGroupAdminForm
-    inlines = [AssetInline]
+    inlines = [AssetInline, ReportCursorInline]
     list_display = [
         "name",
         "identifier",
@@ -148,6 +163,16 @@ class CapacityGroupAdmin(SimpleHistoryAdmin):
     list_select_related = ["owner", "capacity_provider", "capacity_optimizer"]
     readonly_fields = ["operating_view", "mode", "mode_since", "mode_reason", "created", "modified"]
     history_list_display = ["mode", "enabled"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else [AssetInline]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from forecasts.admin import operating_context
+
+        group = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), "operating": operating_context(group) if group else None}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="operating view")
     def operating_view(self, group):

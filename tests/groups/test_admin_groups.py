@@ -141,3 +141,43 @@ def test_delete_group_in_admin(admin_client, admin_user):
     assert response.status_code == 302
     assert not CapacityGroup.objects.exists() and not Asset.objects.exists()
     assert CapacityGroup.history.get(history_type="-").history_user_id == admin_user.id
+
+
+def test_group_page_shows_its_operation_and_last_reports(admin_client, django_assert_max_num_queries):
+    """Support staff see, on the group page: mode, the envelope in force, the 48-hour chart and the
+    last measurement period sent per audience with its outcome."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from forecasts.services import forecast_receive
+    from measurements.models import ReportCursor
+
+    group = CapacityGroupFactory()
+    now = timezone.now().replace(microsecond=0)
+    block = {"capacity": Decimal(17), "phase": "ALL", "unit": "KW", "start_time": now - timedelta(minutes=5)}
+    block["end_time"] = now + timedelta(hours=1)
+    forecast_receive(
+        group=group,
+        sender=group.capacity_provider,
+        forecast_type="CONSUMPTION",
+        blocks=[block],
+        request_id="cp-1",
+        received_at=now,
+    )
+    ReportCursor.objects.create(
+        group=group,
+        audience="CapacityProvider",
+        period="FifteenMinute",
+        last_period_end=now - timedelta(minutes=3),
+        next_due_at=now + timedelta(minutes=12),
+        last_outcome="queued",
+        last_detail="update_group_measurements queued",
+    )
+    with django_assert_max_num_queries(40):
+        page = admin_client.get(reverse("admin:groups_capacitygroup_change", args=[group.id])).content.decode()
+    assert "<strong>normal</strong>" in page
+    assert "17.0 kW" in page and "forecast #" in page  # the envelope in force, from the forecast
+    assert "<svg" in page and "limits and measured power" in page
+    assert "update_group_measurements queued" in page  # last report per audience
