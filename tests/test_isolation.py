@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from connections.choices import ConnectionState, MessageDirection, MessageStatus, RegistrationStatus
@@ -34,48 +34,12 @@ from measurements.selectors import group_power_series
 from tests.connections.conftest import OscpClient, block
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.support.routes import case_name, routes_under
 
 pytestmark = pytest.mark.django_db
 
-SKIPPED_METHODS = {"head", "options"}
-
-
-# --- walking the URL resolver ---------------------------------------------------------------------
-
-
-def _walk(patterns, prefix=""):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern).lstrip("^"), pattern
-
-
-def _methods(pattern: URLPattern) -> list[str]:
-    callback = pattern.callback
-    actions = getattr(callback, "actions", None)
-    if actions:  # a DRF viewset route
-        return sorted(actions)
-    view = callback.view_class
-    return sorted(m for m in view.http_method_names if m not in SKIPPED_METHODS and hasattr(view, m))
-
-
-def routes_under(prefix: str) -> list[tuple[str, str]]:
-    """(url name, method) of every route whose path starts with ``prefix``."""
-    found = []
-    for path, pattern in _walk(get_resolver().url_patterns):
-        if path.startswith(prefix):
-            assert pattern.name, f"{path} has no url name: the isolation test cannot address it"
-            found += [(pattern.name, method) for method in _methods(pattern)]
-    return found
-
 
 MANAGEMENT_ROUTES = routes_under("solaruser/")
-
-
-def _case_name(name: str) -> str:
-    """Routes with a trailing slash behave like their slash-less twin."""
-    return name.replace("-slashed", "")
 
 
 # --- two accounts ---------------------------------------------------------------------------------
@@ -248,7 +212,7 @@ def _group_body(w, **overrides):
         "identifier": "hijack",
         "enabled": True,
         "capacityProviderId": w.pb.id,
-        "capacityProviderMeasurementPeriod": 900,
+        "capacityProviderMeasurementPeriod": "FifteenMinute",
         "microgridId": "mg-9",
         "nodeId": 9,
     }
@@ -571,15 +535,15 @@ CASES = {
 
 def test_every_management_route_has_an_isolation_case():
     assert MANAGEMENT_ROUTES, "the resolver walk found no management routes"
-    missing = sorted({(n, m) for n, m in MANAGEMENT_ROUTES if (_case_name(n), m) not in CASES})
+    missing = sorted({(n, m) for n, m in MANAGEMENT_ROUTES if (case_name(n), m) not in CASES})
     assert not missing, f"routes without an isolation case: {missing}"
-    stale = sorted(set(CASES) - {(_case_name(n), m) for n, m in MANAGEMENT_ROUTES})
+    stale = sorted(set(CASES) - {(case_name(n), m) for n, m in MANAGEMENT_ROUTES})
     assert not stale, f"isolation cases for routes that no longer exist: {stale}"
 
 
 @pytest.mark.parametrize(("name", "method"), MANAGEMENT_ROUTES, ids=[f"{m.upper()} {n}" for n, m in MANAGEMENT_ROUTES])
 def test_another_account_cannot_reach_the_first_accounts_objects(world, name, method):
-    case = CASES.get((_case_name(name), method))
+    case = CASES.get((case_name(name), method))
     if case is None:
         pytest.fail(f"no isolation case for {method.upper()} {name}")
     before = _a_snapshot(world)
