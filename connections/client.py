@@ -89,6 +89,32 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def sealed_secrets(message: Message) -> list[str]:
+    """The secrets a sealed body carries (our token in a ``register``): its string values that the
+    stored, masked body does not show as they are. A partner echoing our request in its error
+    answer must not put them into the message log or the log."""
+    if not message.sealed_body:
+        return []
+    try:
+        sealed = json.loads(message.sealed_body)
+    except ValueError:
+        return []
+    found: list[str] = []
+
+    def walk(value, shown) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, shown.get(key) if isinstance(shown, dict) else None)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, shown[index] if isinstance(shown, list) and index < len(shown) else None)
+        elif isinstance(value, str) and value != shown:
+            found.append(value)
+
+    walk(sealed, message.body)
+    return found
+
+
 def static_headers_of(partner: Partner) -> dict[str, str]:
     if not partner.static_headers:
         return {}
@@ -226,7 +252,8 @@ def _post(url: str, data: bytes, headers: dict[str, str], shown: dict[str, str],
         if response.status_code != 204:
             logger.info("POST %s answered %s (accepted as success)", url, response.status_code)
         return delivery
-    text = _scrub(f"HTTP {response.status_code}: {response.text[:500]}".strip(), secrets)
+    # Scrub before cutting: a secret cut in half at the limit would no longer be recognised.
+    text = _scrub(f"HTTP {response.status_code}: {response.text}".strip(), secrets)[: 500 + 10]
     error = PartnerTemporaryError if response.status_code >= 500 else PartnerPermanentError
     raise error(text, delivery)
 
@@ -243,7 +270,7 @@ def partner_message_post(*, message: Message) -> Delivery:
     url = message_url(partner, message.message_type)
     headers, secret_names, source = _partner_headers(partner, message)
     static_values = list(static_headers_of(partner).values())
-    secrets = [partner.partner_token, partner.oauth_client_secret, *static_values]
+    secrets = [partner.partner_token, partner.oauth_client_secret, *static_values, *sealed_secrets(message)]
     oauth = uses_oauth(partner)
     data = _body_bytes(message)
 
