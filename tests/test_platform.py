@@ -70,3 +70,21 @@ def test_every_periodic_job_is_a_registered_task_and_visible_in_the_admin(admin_
     assert dict(PeriodicTask.objects.values_list("name", "task")) == declared
     page = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
     assert all(name in page for name in declared)
+
+
+@pytest.mark.django_db
+def test_api_keys_are_masked_in_the_admin_and_shown_once(admin_client, admin_user):
+    from rest_framework.authtoken.models import Token
+
+    from tests.connections.factories import UserFactory
+
+    other = Token.objects.create(user=UserFactory())
+    listing = admin_client.get("/admin/authtoken/tokenproxy/").content.decode()
+    assert other.key not in listing and other.key[-4:] in listing
+    page = admin_client.get(f"/admin/authtoken/tokenproxy/{other.pk}/change/").content.decode()
+    assert other.key not in page
+
+    response = admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": admin_user.pk}, follow=True)
+    created = Token.objects.get(user=admin_user)
+    assert created.key in response.content.decode()  # once, in the message
+    assert created.key not in admin_client.get("/admin/authtoken/tokenproxy/").content.decode()

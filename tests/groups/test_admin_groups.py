@@ -60,7 +60,9 @@ def test_change_add_and_history_pages_render(admin_client, django_assert_max_num
     group = CapacityGroupFactory()
     AssetFactory.create_batch(3, group=group)
     asset = group.assets.first()
-    with django_assert_max_num_queries(20):
+    # The page carries the group's operation panel (envelope in force, 48-hour chart, measured
+    # power): a fixed set of queries on top of the form, independent of rows.
+    with django_assert_max_num_queries(30):
         response = admin_client.get(reverse("admin:groups_capacitygroup_change", args=[group.id]))
     assert response.status_code == 200
     assert asset.identifier in response.content.decode()  # inline
@@ -175,7 +177,7 @@ def test_group_page_shows_its_operation_and_last_reports(admin_client, django_as
         last_outcome="queued",
         last_detail="update_group_measurements queued",
     )
-    with django_assert_max_num_queries(40):
+    with django_assert_max_num_queries(30):
         page = admin_client.get(reverse("admin:groups_capacitygroup_change", args=[group.id])).content.decode()
     assert "<strong>normal</strong>" in page
     assert "17.0 kW" in page and "forecast #" in page  # the envelope in force, from the forecast
