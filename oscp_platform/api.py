@@ -13,6 +13,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .parsing import utc
+
 TIMESTAMP_HELP = "UTC timestamp, e.g. 2022-09-08 22:54:31.746647Z"
 
 
@@ -28,10 +30,13 @@ def timestamp_format(value: datetime | None) -> str | None:
 
 def timestamp_parse(text: str) -> datetime | None:
     """Accept ``2020-03-01 10:30:49Z`` (fractions optional) and RFC 3339; require a zone."""
-    value = parse_datetime(text.strip()) if isinstance(text, str) else None
+    try:
+        value = parse_datetime(text.strip()) if isinstance(text, str) else None
+    except ValueError:  # well formed but impossible, e.g. 2020-02-30
+        return None
     if value is None or value.tzinfo is None:
         return None
-    return value.astimezone(UTC)
+    return utc(value)
 
 
 class TimestampField(serializers.Field):
