@@ -126,7 +126,7 @@ def main() -> int:
             for token in tokens:
                 url = base + concrete
                 if method in ("post", "put", "patch"):
-                    for name, body in [*BODIES.items(), *timestamp_bodies()]:
+                    for _name, body in [*BODIES.items(), *timestamp_bodies()]:
                         send(method.upper(), url, token, body)
                     for content_type in ["text/plain", "application/xml", "multipart/form-data", None]:
                         send(method.upper(), url, token, b'{"name": "x"}', content_type)

@@ -7,7 +7,8 @@ and waits. Run schemathesis against it, e.g.:
 
     .venv/bin/python bench/fuzz_server.py &
     .venv/bin/st run http://127.0.0.1:PORT/api/schema/ -H "Authorization: Token USER_TOKEN" \\
-        --include-path-regex '^/solaruser' --checks not_a_server_error,response_schema_conformance,status_code_conformance
+        --include-path-regex '^/solaruser' \\
+        --checks not_a_server_error,response_schema_conformance,status_code_conformance
 
 Environment: PGURL (server, default postgres://postgres@127.0.0.1:5432), CELERY_BROKER_URL,
 FUZZ_PORT (default: a free port).
@@ -45,7 +46,12 @@ print("CO_TOKEN=" + inbound_token_issue(partner=co))
 """
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     server = os.environ.get("PGURL", "postgres://postgres@127.0.0.1:5432")
     with psycopg.connect(server + "/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')

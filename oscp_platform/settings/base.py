@@ -131,6 +131,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Management API responses in their SolarUser envelope; error responses documented.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "oscp_platform.api.schema_postprocess",
+    ],
     # One name for a choice set used by several fields.
     "ENUM_NAME_OVERRIDES": {
         "MeasurementPeriodEnum": "groups.choices.MeasurementPeriod",
