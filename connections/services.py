@@ -16,6 +16,7 @@ from oscp_platform.crypto import token_digest, token_generate
 from .choices import MessageDirection, MessageStatus, TokenKind
 from .lifecycle import (
     partner_enabled_apply,
+    partner_lock,
 )
 from .models import InboundToken, Message, Partner
 
@@ -178,7 +179,9 @@ def partner_update(*, partner: Partner, actor: AbstractBaseUser | None = None, *
 @transaction.atomic
 def partner_delete(*, partner: Partner, actor: AbstractBaseUser | None = None) -> None:
     """Delete a partner, its tokens and its connection profile; groups must be moved off it first."""
-    partner = _concrete(partner)
+    # Locked first, as every other change of the partner (e.g. revoking its OAuth client) does:
+    # deleting its OAuth application before taking the lock deadlocked against a concurrent revoke.
+    partner = partner_lock(partner)
     in_use = [
         *partner.provider_groups.values_list("identifier", flat=True)[:6],
         *partner.optimizer_groups.values_list("identifier", flat=True)[:6],

@@ -13,6 +13,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .parsing import utc
+
 TIMESTAMP_HELP = "UTC timestamp, e.g. 2022-09-08 22:54:31.746647Z"
 
 
@@ -28,10 +30,13 @@ def timestamp_format(value: datetime | None) -> str | None:
 
 def timestamp_parse(text: str) -> datetime | None:
     """Accept ``2020-03-01 10:30:49Z`` (fractions optional) and RFC 3339; require a zone."""
-    value = parse_datetime(text.strip()) if isinstance(text, str) else None
+    try:
+        value = parse_datetime(text.strip()) if isinstance(text, str) else None
+    except ValueError:  # well formed but impossible, e.g. 2020-02-30
+        return None
     if value is None or value.tzinfo is None:
         return None
-    return value.astimezone(UTC)
+    return utc(value)
 
 
 class TimestampField(serializers.Field):
@@ -116,3 +121,64 @@ def exception_handler(exc, context):
             body["code"] = exc.get_codes() if isinstance(exc.get_codes(), str) else None
     response.data = body
     return response
+
+
+# --- Schema: what every management API response really looks like ------------------------------
+
+MANAGEMENT_PREFIX = "/solaruser/"
+_ERROR_SCHEMA = {
+    "type": "object",
+    "description": "An error: message names each bad field and the problem.",
+    "properties": {
+        "success": {"type": "boolean", "enum": [False]},
+        "message": {"type": "string"},
+        "errors": {"description": "Per-field problems (validation errors only)."},
+        "code": {"type": "string", "nullable": True},
+    },
+    "required": ["success", "message"],
+}
+_ERROR_CODES = {
+    "400": "Bad input: the message names the field and the problem; nothing was written.",
+    "401": "No or bad credentials.",
+    "403": "Not allowed.",
+    "404": "Not found (or another account's).",
+}
+
+
+def _is_envelope(schema: dict, components: dict) -> bool:
+    if "$ref" in schema:
+        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    return "success" in schema.get("properties", {})
+
+
+def schema_postprocess(result, generator, request, public):
+    """Every management API response is wrapped in ``{"success": true, "data": ...}`` and every
+    error is ``{"success": false, "message", ...}``: say so in the schema for the operations whose
+    views do not declare it themselves (lists paged by DRF, generic views)."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ApiError", _ERROR_SCHEMA)
+    error_ref = {"$ref": "#/components/schemas/ApiError"}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith(MANAGEMENT_PREFIX):
+            continue
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code, response in responses.items():
+                content = response.get("content", {}).get("application/json")
+                if code.startswith("2") and content and not _is_envelope(content.get("schema", {}), components):
+                    content["schema"] = {
+                        "type": "object",
+                        "properties": {"success": {"type": "boolean"}, "data": content.get("schema", {})},
+                        "required": ["success", "data"],
+                    }
+            codes = dict(_ERROR_CODES)
+            if "requestBody" in operation:
+                codes["415"] = "Unsupported content type: send JSON."
+            if method == "delete":
+                codes["409"] = "In use: cannot be deleted."
+            for code, description in codes.items():
+                existing = responses.setdefault(code, {"description": description})
+                existing.setdefault("content", {"application/json": {"schema": error_ref}})
+    return result

@@ -17,7 +17,6 @@ takes the same steps (``OscpView.post``) and leaves one row in the message log, 
 Errors are ``{"message": "..."}``; nothing but the log row is stored for a rejected request.
 """
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from connections.models import Message, Partner
 from connections.selectors import group_for_partner, inbound_request_seen
 from forecasts.choices import ForecastType
 from oscp_platform.crypto import mask
+from oscp_platform.parsing import json_loads_strict, text_problem
 
 from . import serializers as wire
 from .authentication import OscpError, authorization_mask, partner_authenticate
@@ -101,7 +101,10 @@ class _JsonOnly(BaseContentNegotiation):
 
 
 def _exception_handler(exc, context):
-    status = getattr(exc, "status_code", 500)
+    status = getattr(exc, "status_code", None)
+    if status is None:  # not an API error: never show its text (it may quote SQL or data)
+        logger.error("OSCP request failed", exc_info=exc)
+        return Response({"message": "Internal error; please retry later."}, status=500)
     return Response({"message": str(getattr(exc, "detail", exc))}, status=status)
 
 
@@ -213,7 +216,10 @@ class OscpView(APIView):
             return Response({"message": exc.message}, status=exc.status)
         except Exception:
             logger.exception("OSCP %s %s failed", self.message_type, inbound.request_id)
-            inbound.log(status=MessageStatus.REJECTED, http_status=500, error="Internal error.")
+            try:
+                inbound.log(status=MessageStatus.REJECTED, http_status=500, error="Internal error.")
+            except Exception:
+                logger.exception("OSCP %s %s could not be logged", self.message_type, inbound.request_id)
             return Response({"message": "Internal error; please retry later."}, status=500)
         return Response(status=204)
 
@@ -270,6 +276,9 @@ class OscpView(APIView):
             raise OscpError(413, "Body too large: split it with X-Segment-Index / X-Segment-Count.") from None
         except UnicodeDecodeError:
             raise OscpError(400, "Body must be UTF-8 encoded JSON.") from None
+        problem = text_problem(raw)
+        if problem:  # neither the message log nor a kept segment could store it
+            raise OscpError(400, f"Body: {problem}.")
         segment = _segment_headers(request)
         if segment is None:
             return raw
@@ -295,7 +304,7 @@ class OscpView(APIView):
 
     def parse(self, raw: str, inbound: Inbound) -> dict:
         try:
-            body = json.loads(raw)
+            body = json_loads_strict(raw)
         except ValueError as exc:
             inbound.body = self.body_for_log(raw[:RAW_BODY_LOG_CHARS])
             raise OscpError(400, f"Body is not valid JSON: {exc}.") from None

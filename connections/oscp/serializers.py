@@ -13,6 +13,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from forecasts.choices import BlockUnit, ForecastType, PhaseIndicator
+from oscp_platform.parsing import utc
 
 ENERGY_UNITS = ("WH", "KWH")
 ENERGY_DIRECTIONS = ("NET", "IMPORT", "EXPORT")
@@ -88,7 +89,10 @@ class OscpDateTimeField(serializers.Field):
                 self.fail("naive", input=data)
             _deviation(self, "zone-less times read as UTC")
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        value = utc(value)
+        if value is None:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+            self.fail("invalid", input=data)
+        return value
 
     def to_representation(self, value):
         return wire_time(value)

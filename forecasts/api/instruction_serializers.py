@@ -7,8 +7,6 @@ encoded like SolarNetwork tools send it: ``topic=OSCP_v20&nodeId=1&params.action
 ``msg`` is the OSCP message in its wire (snake_case) form, validated by the same serializers as
 messages partners send us."""
 
-import json
-
 from django.http import QueryDict
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +18,7 @@ from connections.models import Partner
 from connections.oscp.serializers import ComplianceErrorSerializer, ForecastSerializer, HandshakeSerializer
 from groups.models import CapacityGroup
 from oscp_platform.api import TimestampField
+from oscp_platform.parsing import json_loads_strict
 
 from ..choices import INSTRUCTION_TOPIC, InstructionAction, InstructionState
 from ..models import Forecast, Instruction
@@ -177,7 +176,7 @@ class InstructionAddSerializer(serializers.Serializer):
 
     def _message(self, *, action: str, text: str, group: CapacityGroup) -> dict:
         try:
-            message = json.loads(text)
+            message = json_loads_strict(text)
         except ValueError as exc:
             raise _param_error("msg", f"Not valid JSON: {exc}.") from exc
         if not isinstance(message, dict):

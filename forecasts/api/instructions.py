@@ -7,11 +7,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
 from connections.api.base import envelope
 from oscp_platform.api import success
+from oscp_platform.parsing import StrictJSONParser
 
 from ..instructions import instruction_add
 from ..models import Instruction
@@ -28,7 +29,7 @@ class InstructionAddView(APIView):
     Handshake) to the Capacity Provider of the group ``params.cgIdentifier``. JSON or form encoded;
     a long ``params.msg`` may come in several parts, joined in order."""
 
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
         operation_id="instruction_add",

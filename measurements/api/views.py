@@ -2,11 +2,11 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from groups.models import CapacityGroup
 from oscp_platform.api import success, timestamp_format
+from oscp_platform.parsing import StrictJSONParser
 
 from ..services import readings_store, report_send
 from .serializers import ReportSendSerializer, datum_parse
@@ -23,7 +23,7 @@ class DatumDocSerializer(serializers.Serializer):
 
 
 class DatumView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(
         request=DatumDocSerializer(many=True),

@@ -109,6 +109,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON that cannot be stored (NaN, null characters, ...) is a 400 naming the place, not a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "oscp_platform.parsing.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "oscp_platform.api.exception_handler",
@@ -125,6 +131,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Management API responses in their SolarUser envelope; error responses documented.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "oscp_platform.api.schema_postprocess",
+    ],
     # One name for a choice set used by several fields.
     "ENUM_NAME_OVERRIDES": {
         "MeasurementPeriodEnum": "groups.choices.MeasurementPeriod",
