@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connections.oscp.token import TokenView
-from oscp_platform.views import health
+from oscp_platform.views import health, not_found
 
 MANAGEMENT = "solaruser/api/v1/sec/user/oscp/"
 
@@ -24,3 +24,5 @@ urlpatterns = [
     # SolarUser instruction API: OSCP messages an internal tool asks us to send (topic OSCP_v20).
     path("solaruser/api/v1/sec/instr/", include("forecasts.api.instruction_urls")),
 ]
+
+handler404 = not_found

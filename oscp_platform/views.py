@@ -1,5 +1,6 @@
 from django.db import connection
 from django.http import JsonResponse
+from django.views import defaults
 
 from oscp_platform.celery import app as celery_app
 
@@ -21,3 +22,12 @@ def health(request):
         checks["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+
+
+def not_found(request, exception=None):
+    """Unknown URLs under the APIs answer JSON in each API's error shape; elsewhere, Django's page."""
+    if request.path.startswith("/solaruser/"):
+        return JsonResponse({"success": False, "message": f"No such resource: {request.path}"}, status=404)
+    if request.path.startswith("/oscp/"):
+        return JsonResponse({"message": f"No such OSCP endpoint: {request.path}"}, status=404)
+    return defaults.page_not_found(request, exception)

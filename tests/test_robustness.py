@@ -198,3 +198,19 @@ def test_partner_delete_locks_the_partner_before_deleting_its_oauth_client(provi
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert "FOR UPDATE" in statements[0]
     assert '"connections_partner"' in statements[0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/solaruser/api/v1/sec/user/oscp/assets/abc", {"success": False}),
+        ("/solaruser/api/v1/sec/user/oscp/no-such-thing", {"success": False}),
+        ("/oscp/fp/2.0/no_such_message", {}),
+    ],
+)
+def test_unknown_api_urls_answer_json_404(client, path, body):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert body.items() <= response.json().items() and path in response.json()["message"]
