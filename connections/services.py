@@ -80,26 +80,24 @@ def outbox_enqueue(
 
 # Configuration a Capacity Provider / Optimizer record holds, by model field name. Connection state,
 # registration outcome and negotiated settings are written by the lifecycle, not here.
-PARTNER_CONFIG_FIELDS = frozenset(
-    {
-        "name",
-        "base_url",
-        "oscp_version",
-        "enabled",
-        "registration_status",
-        "service_props",
-        "oauth_client_secret",
-        "partner_token",
-        "static_headers",
-        "path_overrides",
-        "request_id_header_policy",
-        "naive_times_as_utc",
-        "measurement_message",
-        "combined_asset_id",
-        "forecast_cadence_minutes",
-        "required_heartbeat_seconds",
-        "required_measurement_styles",
-    }
+PARTNER_CONFIG_FIELDS = (
+    "name",
+    "base_url",
+    "oscp_version",
+    "enabled",
+    "registration_status",
+    "service_props",
+    "oauth_client_secret",
+    "partner_token",
+    "static_headers",
+    "path_overrides",
+    "request_id_header_policy",
+    "naive_times_as_utc",
+    "measurement_message",
+    "combined_asset_id",
+    "forecast_cadence_minutes",
+    "required_heartbeat_seconds",
+    "required_measurement_styles",
 )
 
 
@@ -115,7 +113,7 @@ def _concrete(partner: Partner) -> Partner:
 
 
 def _partner_assign(partner: Partner, values: dict[str, Any]) -> None:
-    unknown = set(values) - PARTNER_CONFIG_FIELDS
+    unknown = set(values) - set(PARTNER_CONFIG_FIELDS)
     if unknown:
         raise TypeError(f"Not partner configuration: {', '.join(sorted(unknown))}")
     for field, value in values.items():

@@ -37,19 +37,7 @@ def _check_settings(serializer_class, value):
 class AssetAdminForm(forms.ModelForm):
     class Meta:
         model = Asset
-        fields = [
-            "group",
-            "name",
-            "identifier",
-            "audience",
-            "enabled",
-            "node_id",
-            "source_id",
-            "category",
-            "phase",
-            "instantaneous",
-            "energy",
-        ]
+        fields = list(ASSET_CONFIG_FIELDS)
 
     def clean_instantaneous(self):
         return _check_settings(InstantaneousSettingsSerializer, self.cleaned_data.get("instantaneous"))

@@ -1,5 +1,6 @@
 """Writes on capacity groups and their assets (management API and admin share these)."""
 
+from collections.abc import Collection
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -31,25 +32,23 @@ GROUP_CONFIG_FIELDS = frozenset(
     }
 )
 
-ASSET_CONFIG_FIELDS = frozenset(
-    {
-        "group",
-        "name",
-        "identifier",
-        "audience",
-        "enabled",
-        "node_id",
-        "source_id",
-        "category",
-        "phase",
-        "instantaneous",
-        "energy",
-    }
+ASSET_CONFIG_FIELDS = (
+    "group",
+    "name",
+    "identifier",
+    "audience",
+    "enabled",
+    "node_id",
+    "source_id",
+    "category",
+    "phase",
+    "instantaneous",
+    "energy",
 )
 
 
-def _assign(instance, values: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = set(values) - allowed
+def _assign(instance, values: dict[str, Any], allowed: Collection[str]) -> None:
+    unknown = set(values) - set(allowed)
     if unknown:
         raise TypeError(f"Not {type(instance).__name__} configuration: {', '.join(sorted(unknown))}")
     for field, value in values.items():

@@ -18,7 +18,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from oscp_platform.crypto import mask
 
 from ..choices import PartnerRole
-from ..models import CapacityOptimizer, CapacityProvider, InboundOAuthClient, Partner
+from ..models import SECRET_FIELDS, CapacityOptimizer, CapacityProvider, InboundOAuthClient, Partner
 from ..oauth import partner_oauth_client_issue, partner_oauth_client_revoke
 from ..services import (
     OAUTH_CLIENT_SECRET,
@@ -71,23 +71,8 @@ class PartnerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Partner
-        fields = [
-            "owner",
-            "name",
-            "base_url",
-            "oscp_version",
-            "enabled",
-            "registration_status",
-            "service_props",
-            "path_overrides",
-            "request_id_header_policy",
-            "naive_times_as_utc",
-            "measurement_message",
-            "combined_asset_id",
-            "forecast_cadence_minutes",
-            "required_heartbeat_seconds",
-            "required_measurement_styles",
-        ]
+        # Secrets are write-only form fields of their own (SECRETS above).
+        fields = ["owner", *(f for f in PARTNER_CONFIG_FIELDS if f not in SECRET_FIELDS)]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
