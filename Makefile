@@ -4,31 +4,36 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench install clean
 
-$(BIN)/.installed: requirements/base.txt requirements/test.txt
+# `make run` needs only the runtime requirements; `make test` adds the test tools.
+$(BIN)/.installed-base: requirements/base.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed-base requirements/test.txt
 	$(BIN)/pip install --quiet -r requirements/test.txt
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed-test
 
 ## Start web server, Celery worker and Celery beat on embedded defaults (Ctrl-C stops all).
-run: install
+run: $(BIN)/.installed-base
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py sync_periodic_tasks
 	$(BIN)/python manage.py run_platform --port $${PORT:-8000}
 
 ## Run the test suite (SQLite unless DATABASE_URL is set).
-test: install
+test: $(BIN)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install
+lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: install
+bench: $(BIN)/.installed-test
 	$(BIN)/python bench/run_all.py
 
 clean:
