@@ -62,6 +62,19 @@ def _groups(user):
     return CapacityGroup.objects.filter(owner=user)
 
 
+def _fallback_limit(source: str, direction: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        source=source,
+        max_digits=12,
+        decimal_places=3,
+        min_value=0,
+        allow_null=True,
+        default=None,
+        coerce_to_string=False,
+        help_text=f"{direction} limit (kW) while the Capacity Provider is offline and sent no fallback forecast.",
+    )
+
+
 class CapacityGroupSerializer(serializers.Serializer):
     """A Capacity Group: pairs one Capacity Provider with at most one Capacity Optimizer and binds
     the OSCP group id to internal targets. Writes replace the whole configuration."""
@@ -90,26 +103,8 @@ class CapacityGroupSerializer(serializers.Serializer):
     # Binding to internal targets and fallback policy.
     microgridId = serializers.CharField(source="microgrid_id", max_length=64, allow_blank=True, default="")
     nodeId = serializers.IntegerField(source="node_id", min_value=0, allow_null=True, default=None)
-    fallbackImportKw = serializers.DecimalField(
-        source="fallback_import_kw",
-        max_digits=12,
-        decimal_places=3,
-        min_value=0,
-        allow_null=True,
-        default=None,
-        coerce_to_string=False,
-        help_text="Import limit (kW) while the Capacity Provider is offline and sent no fallback forecast.",
-    )
-    fallbackExportKw = serializers.DecimalField(
-        source="fallback_export_kw",
-        max_digits=12,
-        decimal_places=3,
-        min_value=0,
-        allow_null=True,
-        default=None,
-        coerce_to_string=False,
-        help_text="Export limit (kW) while the Capacity Provider is offline and sent no fallback forecast.",
-    )
+    fallbackImportKw = _fallback_limit("fallback_import_kw", "Import")
+    fallbackExportKw = _fallback_limit("fallback_export_kw", "Export")
     combinedAssetId = serializers.CharField(
         source="combined_asset_id",
         max_length=64,
