@@ -1,6 +1,48 @@
 from django.db import models
 
 
+class MessageType(models.TextChoices):
+    """The OSCP 2.0 messages (their wire names). What each may do is declared in
+    ``connections/oscp/messages.py``."""
+
+    REGISTER = "register"
+    HANDSHAKE = "handshake"
+    HANDSHAKE_ACKNOWLEDGE = "handshake_acknowledge"
+    HEARTBEAT = "heartbeat"
+    UPDATE_GROUP_CAPACITY_FORECAST = "update_group_capacity_forecast"
+    ADJUST_GROUP_CAPACITY_FORECAST = "adjust_group_capacity_forecast"
+    GROUP_CAPACITY_COMPLIANCE_ERROR = "group_capacity_compliance_error"
+    UPDATE_GROUP_MEASUREMENTS = "update_group_measurements"
+    UPDATE_ASSET_MEASUREMENTS = "update_asset_measurements"
+
+
+# --- OSCP wire vocabulary used by more than one app (forecasts store them as they came) ----------
+
+
+class ForecastType(models.TextChoices):
+    CONSUMPTION = "CONSUMPTION"
+    GENERATION = "GENERATION"
+    FALLBACK_CONSUMPTION = "FALLBACK_CONSUMPTION"
+    FALLBACK_GENERATION = "FALLBACK_GENERATION"
+    OPTIMUM = "OPTIMUM"
+
+
+class PhaseIndicator(models.TextChoices):
+    UNKNOWN = "UNKNOWN"
+    ONE = "ONE"
+    TWO = "TWO"
+    THREE = "THREE"
+    ALL = "ALL"
+
+
+class BlockUnit(models.TextChoices):
+    A = "A"
+    W = "W"
+    KW = "KW"
+    WH = "WH"
+    KWH = "KWH"
+
+
 class PartnerRole(models.TextChoices):
     CAPACITY_PROVIDER = "CapacityProvider", "Capacity Provider"
     CAPACITY_OPTIMIZER = "CapacityOptimizer", "Capacity Optimizer"
@@ -57,8 +99,8 @@ class MessageStatus(models.TextChoices):
 class MeasurementMessage(models.TextChoices):
     """Which OSCP message carries measurements to this partner."""
 
-    GROUP = "group", "update_group_measurements"
-    ASSET = "asset", "update_asset_measurements"
+    GROUP = "group", MessageType.UPDATE_GROUP_MEASUREMENTS.value
+    ASSET = "asset", MessageType.UPDATE_ASSET_MEASUREMENTS.value
 
 
 class RequestIdHeaderPolicy(models.TextChoices):

@@ -1,5 +1,8 @@
 """The partner client: the only module that talks HTTP to partners (and to envelope webhooks).
 
+Connections are kept alive: one ``requests.Session`` per process with a pool per partner host,
+shared by the outbox's sending threads (cookies are never kept).
+
 Every call is ``POST {partner.base_url}/{path}`` where ``path`` is the partner's path override for
 the message type, else the message type itself. Headers: ``X-Request-ID`` (the message's id, the
 same on every retry), ``X-Correlation-ID`` when set, ``Content-Type: application/json``, the
@@ -26,9 +29,10 @@ in error texts.
 from __future__ import annotations
 
 import hashlib
-import hmac
+import http.cookiejar
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +40,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
+from requests.adapters import HTTPAdapter
 from requests_oauthlib import OAuth2Session
 
 from oscp_platform.crypto import decrypt, encrypt, mask
@@ -229,11 +234,28 @@ def _partner_headers(partner: Partner, message: Message) -> tuple[dict[str, str]
     return headers, secret_names, source
 
 
+_session: tuple[int, requests.Session] | None = None
+
+
+def http_session() -> requests.Session:
+    """The process's session: kept-alive connections, a pool per host, no cookies."""
+    global _session
+    if _session is None or _session[0] != os.getpid():
+        session = requests.Session()
+        size = max(settings.OSCP_SEND_CONCURRENCY, 10)
+        adapter = HTTPAdapter(pool_connections=100, pool_maxsize=size)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        _session = (os.getpid(), session)
+    return _session[1]
+
+
 def _post(url: str, data: bytes, headers: dict[str, str], shown: dict[str, str], secrets: list[str]) -> Delivery:
     delivery = Delivery(url=url, headers=shown)
     started = time.monotonic()
     try:
-        response = requests.post(
+        response = http_session().post(
             url,
             data=data,
             headers=headers,
@@ -264,9 +286,8 @@ def _body_bytes(message: Message) -> bytes:
     return json.dumps(message.body if message.body is not None else {}).encode()
 
 
-def partner_message_post(*, message: Message) -> Delivery:
+def partner_message_post(*, message: Message, partner: Partner) -> Delivery:
     """Send an outbound message to its partner."""
-    partner = message.partner
     url = message_url(partner, message.message_type)
     headers, secret_names, source = _partner_headers(partner, message)
     static_values = list(static_headers_of(partner).values())
@@ -304,7 +325,7 @@ def partner_message_post(*, message: Message) -> Delivery:
     except PartnerError as exc:
         _log_failure(message, exc)
         raise
-    logger.info(
+    logger.debug(
         "Sent %s %s to partner %s: %s in %s ms",
         message.message_type,
         message.request_id,
@@ -315,33 +336,27 @@ def partner_message_post(*, message: Message) -> Delivery:
     return delivery
 
 
-def webhook_signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def webhook_message_post(*, message: Message) -> Delivery:
-    """Send an envelope notification to an internal tool's webhook, signed with its secret."""
-    webhook = message.webhook
+def url_message_post(*, message: Message) -> Delivery:
+    """Send a message without a partner (an envelope webhook) to its URL with its sealed headers
+    (e.g. the body's signature), which the message log shows masked."""
     data = _body_bytes(message)
-    headers = {
-        "Content-Type": "application/json",
-        "X-Request-ID": message.request_id,
-        "X-Signature": webhook_signature(webhook.secret, data),
-    }
-    shown = {**headers, "X-Signature": "sha256=" + mask(headers["X-Signature"])}
+    sealed = json.loads(message.sealed_headers) if message.sealed_headers else {}
+    headers = {"Content-Type": "application/json", "X-Request-ID": message.request_id, **sealed}
+    shown = {name: (mask(value) if name in sealed else value) for name, value in headers.items()}
     try:
-        return _post(webhook.url, data, headers, shown, [webhook.secret])
+        return _post(message.url, data, headers, shown, list(sealed.values()))
     except PartnerError as exc:
         _log_failure(message, exc)
         raise
 
 
-def message_post(*, message: Message) -> Delivery:
-    if message.webhook_id and not message.partner_id:
-        return webhook_message_post(message=message)
+def message_post(*, message: Message, partner: Partner | None = None) -> Delivery:
+    """Send an outbound message: to its partner (``partner``, if already loaded), or to its URL."""
     if message.partner_id is None:
-        raise PartnerPermanentError("message has neither a partner nor a webhook")
-    return partner_message_post(message=message)
+        if not message.url:
+            raise PartnerPermanentError("message has neither a partner nor a URL")
+        return url_message_post(message=message)
+    return partner_message_post(message=message, partner=partner or message.partner)
 
 
 def _log_failure(message: Message, exc: PartnerError) -> None:

@@ -1,9 +1,8 @@
 """Writes caused by OSCP messages partners send us: registration, handshake, heartbeat, relays to
-the provider, segmented messages, and the retention of the message log. Called by the protocol
-views (``connections/oscp/views.py``), the outbox (register reply outcomes) and periodic tasks."""
+the provider, segmented messages, and the retention of the message log. Called by the message
+handlers (``connections/oscp/handlers.py``) and periodic tasks."""
 
 import json
-import math
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from oscp_platform.crypto import mask, token_digest
 
-from .choices import ConnectionState, MeasurementStyle, MessageDirection, MessageStatus, RegistrationStatus, TokenKind
+from .choices import ConnectionState, MessageDirection, MessageStatus, MessageType, RegistrationStatus, TokenKind
 from .lifecycle import (
     partner_is_offline,
     partner_lock,
@@ -21,7 +20,9 @@ from .lifecycle import (
     partner_transition_or_note,
 )
 from .models import Message, MessageSegment, Partner
-from .services import inbound_token_issue, outbox_enqueue
+from .oscp.serializers import behaviour_settings
+from .outbox import outbox_enqueue
+from .services import inbound_token_issue
 
 # States in which a partner counts as registered (by the register flow or out of band).
 REGISTERED_STATES = {
@@ -51,7 +52,7 @@ def _registration_is_reply(*, partner: Partner, presented_token: str, correlatio
     if (
         correlation_id
         and partner.messages.filter(
-            direction=MessageDirection.OUTBOUND, message_type="register", request_id=correlation_id
+            direction=MessageDirection.OUTBOUND, message_type=MessageType.REGISTER, request_id=correlation_id
         ).exists()
     ):
         return True
@@ -108,7 +109,7 @@ def registration_send(*, partner: Partner, reason: str, correlation_id: str = ""
     partner_transition(partner=partner, to=ConnectionState.REGISTERING, reason=reason)
     return outbox_enqueue(
         partner=partner,
-        message_type="register",
+        message_type=MessageType.REGISTER,
         body={"token": mask(our_token), "version_url": version_url},
         sealed_body=json.dumps({"token": our_token, "version_url": version_url}),
         correlation_id=correlation_id,
@@ -150,19 +151,11 @@ def registration_failed(*, message: Message) -> None:
     partner_transition_or_note(partner=partner, to=ConnectionState.FAILED, reason=reason)
 
 
-_STYLE_NAMES = {"CONTINUOUS": MeasurementStyle.CONTINUOUS, "INTERMITTENT": MeasurementStyle.INTERMITTENT}
-
-
 def _behaviour_store(partner: Partner, behaviour: dict) -> None:
-    """RequiredBehaviour (wire) into the partner's settings (management names)."""
-    stored = dict(partner.settings or {})
-    interval = behaviour.get("heartbeat_interval")
-    if interval is None:
-        stored.pop("heartbeatSeconds", None)
-    else:
-        stored["heartbeatSeconds"] = math.ceil(interval)
-    stored["measurementStyles"] = [str(_STYLE_NAMES[v]) for v in behaviour.get("measurement_configuration", [])]
-    partner.settings = stored
+    """RequiredBehaviour (wire) into the partner's settings; our heartbeats start at once at the
+    interval it asked for (or stop when it asked for none)."""
+    partner.settings = behaviour_settings(behaviour, partner.settings)
+    partner.next_heartbeat_at = timezone.now() if "heartbeatSeconds" in partner.settings else None
 
 
 @transaction.atomic
@@ -174,7 +167,9 @@ def handshake_receive(*, partner: Partner, behaviour: dict | None, request_id: s
         raise PartnerNotRegistered(partner.connection_state)
     _behaviour_store(partner, behaviour or {})
     _handshake_complete(partner, reason="handshake received")
-    return outbox_enqueue(partner=partner, message_type="handshake_acknowledge", body={}, correlation_id=request_id)
+    return outbox_enqueue(
+        partner=partner, message_type=MessageType.HANDSHAKE_ACKNOWLEDGE, body={}, correlation_id=request_id
+    )
 
 
 @transaction.atomic
@@ -219,11 +214,8 @@ def heartbeat_receive(*, partner: Partner, offline_mode_at) -> None:
             partner._change_reason = reason
             partner.save()
             return
-    partner.skip_history_when_saving = True  # routine heartbeats would flood the history
-    try:
-        partner.save(update_fields=["offline_mode_at", "last_heartbeat_received_at", "modified"])
-    finally:
-        del partner.skip_history_when_saving
+    # Routine bookkeeping: one UPDATE, no history row (history keeps configuration and state).
+    Partner.objects.filter(pk=partner.pk).update(offline_mode_at=offline_mode_at, last_heartbeat_received_at=now)
 
 
 def message_relay_to_provider(

@@ -26,6 +26,7 @@ from .choices import ConnectionState as S
 from .choices import RegistrationStatus
 from .models import Partner
 from .oscp.serializers import wire_time
+from .outbox import outbox_release
 
 TRANSITIONS: dict[str, set[str]] = {
     S.NEW: {S.REGISTERING, S.REGISTERED, S.HANDSHAKING, S.ONLINE, S.FAILED, S.DISABLED},
@@ -74,8 +75,6 @@ def _held_release(partner: Partner) -> None:
     """On commit, queue the messages the outbox held for the partner (connections/outbox.py)."""
     if partner.pk is None:
         return
-    from .outbox import outbox_release
-
     partner_id = partner.pk
     transaction.on_commit(lambda: outbox_release(partner_id=partner_id))
 

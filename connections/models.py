@@ -20,6 +20,9 @@ from .choices import (
 )
 
 SECRET_FIELDS = ["oauth_client_secret", "partner_token", "static_headers"]
+# Bookkeeping that changes with every heartbeat: written with queryset updates, kept out of history
+# (history keeps configuration and state changes).
+BOOKKEEPING_FIELDS = ["last_heartbeat_received_at", "last_heartbeat_sent_at", "next_heartbeat_at"]
 
 
 class Partner(models.Model):
@@ -75,11 +78,14 @@ class Partner(models.Model):
     last_heartbeat_received_at = models.DateTimeField(null=True, blank=True)
     offline_mode_at = models.DateTimeField(null=True, blank=True, help_text="Partner is offline after this.")
     last_heartbeat_sent_at = models.DateTimeField(null=True, blank=True)
+    next_heartbeat_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When our next heartbeat is due (none: not negotiated)."
+    )
 
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=SECRET_FIELDS)
+    history = HistoricalRecords(excluded_fields=SECRET_FIELDS + BOOKKEEPING_FIELDS)
 
     class Meta:
         ordering = ["id"]
@@ -163,24 +169,25 @@ class InboundOAuthClient(models.Model):
 
 class Message(models.Model):
     """Every OSCP message in and out. Outbound rows are the outbox: written in the transaction of
-    the change that caused them, sent by a Celery task queued on commit."""
+    the change that caused them, sent by a Celery task queued on commit. A row without a partner
+    goes to its ``url`` with its sealed headers (envelope webhooks)."""
 
     partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
     group = models.ForeignKey(
         "groups.CapacityGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
-    )
-    webhook = models.ForeignKey(
-        "forecasts.EnvelopeSubscription", null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
     )
     direction = models.CharField(max_length=3, choices=MessageDirection.choices)
     message_type = models.CharField(max_length=64)
     request_id = models.CharField(max_length=128)
     correlation_id = models.CharField(max_length=128, blank=True)
     status = models.CharField(max_length=16, choices=MessageStatus.choices)
-    url = models.CharField(max_length=1024, blank=True)
+    url = models.CharField(max_length=1024, blank=True, help_text="Where it went (set when queued for a webhook).")
     headers = models.JSONField(default=dict, blank=True, help_text="Masked.")
     body = models.JSONField(null=True, blank=True, help_text="Masked: no token appears here.")
     sealed_body = EncryptedTextField(blank=True, default="", help_text="Outbound body with secrets, encrypted.")
+    sealed_headers = EncryptedTextField(
+        blank=True, default="", help_text="Headers a message without a partner is sent with (JSON), encrypted."
+    )
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -196,6 +203,12 @@ class Message(models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["partner", "direction", "request_id"]),
             models.Index(fields=["partner", "-created"]),
+            # The outbox's ordering rule looks for unsent messages to a partner older than one.
+            models.Index(
+                fields=["partner", "id"],
+                condition=models.Q(direction="out", status__in=["pending", "failed", "sending"]),
+                name="outbox_unsent_by_partner",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

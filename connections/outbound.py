@@ -1,6 +1,6 @@
 """Services for what we start: registering with a partner, starting a handshake, sending
 heartbeats, and marking partners offline when theirs stop. Everything leaves through the outbox
-(``services.outbox_enqueue``); state changes go through ``lifecycle.partner_transition``."""
+(``outbox.outbox_enqueue``); state changes go through ``lifecycle.partner_transition``."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from .choices import ConnectionState, MeasurementStyle, RegistrationStatus
+from .choices import ConnectionState, MessageType, RegistrationStatus
 from .inbound import registration_send
 from .lifecycle import OFFLINE_CHECK_STATES, partner_lock, partner_offline_mark, partner_transition
 from .models import Message, Partner
-from .oscp.serializers import wire_time
-from .services import outbox_enqueue
+from .oscp.serializers import behaviour_wire, wire_time
+from .outbox import outbox_enqueue, outbox_enqueue_many, outbox_message
 
 logger = logging.getLogger(__name__)
 
-WIRE_STYLES = {MeasurementStyle.CONTINUOUS: "CONTINUOUS", MeasurementStyle.INTERMITTENT: "INTERMITTENT"}
 HEARTBEAT_STATES = (ConnectionState.REGISTERED, ConnectionState.HANDSHAKING, ConnectionState.ONLINE)
 
 
@@ -39,12 +39,10 @@ def partner_register(*, partner: Partner) -> Message:
 
 def required_behaviour(partner: Partner) -> dict:
     """What we require of the partner, on the wire."""
-    behaviour: dict = {}
-    if partner.required_heartbeat_seconds:
-        behaviour["heartbeat_interval"] = partner.required_heartbeat_seconds
-    styles = [WIRE_STYLES.get(s, str(s).upper()) for s in partner.required_measurement_styles or []]
-    behaviour["measurement_configuration"] = list(dict.fromkeys(styles))
-    return behaviour
+    return behaviour_wire(
+        heartbeat_interval=partner.required_heartbeat_seconds or None,
+        measurement_configuration=partner.required_measurement_styles or [],
+    )
 
 
 @transaction.atomic
@@ -63,9 +61,18 @@ def partner_handshake_start(*, partner: Partner, behaviour: dict | None = None) 
     partner_transition(partner=partner, to=ConnectionState.HANDSHAKING, reason="handshake sent")
     return outbox_enqueue(
         partner=partner,
-        message_type="handshake",
+        message_type=MessageType.HANDSHAKE,
         body={"required_behaviour": required_behaviour(partner) if behaviour is None else behaviour},
     )
+
+
+@transaction.atomic
+def handshake_failed(*, message: Message) -> None:
+    """Our handshake died: the partner's state stays, the reason says why."""
+    partner = partner_lock(message.partner_id)
+    partner.connection_state_reason = f"handshake {message.request_id} failed: {message.error}"[:255]
+    partner._change_reason = partner.connection_state_reason
+    partner.save(update_fields=["connection_state_reason", "modified"])
 
 
 def heartbeat_interval(partner: Partner) -> float | None:
@@ -78,53 +85,71 @@ def heartbeat_interval(partner: Partner) -> float | None:
     return value if value > 0 else None
 
 
-def heartbeat_send(*, partner: Partner, now: datetime | None = None) -> Message:
-    """One heartbeat (in the caller's transaction, the partner row locked by the caller)."""
-    now = now or timezone.now()
-    offline_at = now + timedelta(seconds=settings.OSCP_OFFLINE_MULTIPLIER * heartbeat_interval(partner))
-    partner.last_heartbeat_sent_at = now
-    partner.save(update_fields=["last_heartbeat_sent_at", "modified"])
-    return outbox_enqueue(
-        partner=partner,
-        message_type="heartbeat",
-        body={"offline_mode_at": wire_time(offline_at, "milliseconds")},
-        deadline=offline_at,
-    )
-
-
-def heartbeats_due(*, now: datetime):
-    """Partners that should get a heartbeat now, locked (rows other workers hold are skipped)."""
-    candidates = (
-        Partner.objects.select_for_update(skip_locked=True)
-        .filter(
-            enabled=True,
-            registration_status=RegistrationStatus.REGISTERED,
-            connection_state__in=HEARTBEAT_STATES,
-            settings__has_key="heartbeatSeconds",
-        )
-        .order_by("id")
-    )
-    for partner in candidates:
-        interval = heartbeat_interval(partner)
-        if interval is None:
-            continue
-        if (
-            partner.last_heartbeat_sent_at is None
-            or partner.last_heartbeat_sent_at + timedelta(seconds=interval) <= now
-        ):
-            yield partner
+def heartbeats_due():
+    """Partners that get heartbeats, due or not: registered, enabled, with an interval negotiated.
+    One whose schedule is not set yet (``next_heartbeat_at`` empty) is due at once."""
+    return Partner.objects.filter(
+        enabled=True,
+        registration_status=RegistrationStatus.REGISTERED,
+        connection_state__in=HEARTBEAT_STATES,
+    ).filter(Q(next_heartbeat_at__isnull=False) | Q(settings__has_key="heartbeatSeconds"))
 
 
 @transaction.atomic
+def heartbeats_dispatch_batch(*, now: datetime, batch: int) -> tuple[int, int]:
+    """One batch of due heartbeats in three statements: the due partners locked with
+    ``SKIP LOCKED`` (another dispatcher's rows are skipped, never waited for), their schedules
+    moved on in one UPDATE, the heartbeats inserted in one INSERT and published on commit.
+
+    The schedule keeps its phase (next = due + interval), so partners stay spread over the interval;
+    one that fell a whole interval behind starts again from now. Bookkeeping only: no history."""
+    due = list(
+        heartbeats_due()
+        .select_for_update(skip_locked=True)
+        .filter(Q(next_heartbeat_at__lte=now) | Q(next_heartbeat_at__isnull=True))
+        .order_by("next_heartbeat_at", "id")
+        .only("id", "settings", "next_heartbeat_at")[:batch]
+    )
+    messages, scheduled = [], []
+    for partner in due:
+        interval = heartbeat_interval(partner)
+        if interval is None:  # asked for none (or nonsense): no schedule
+            partner.next_heartbeat_at = None
+            scheduled.append(partner)
+            continue
+        step = timedelta(seconds=interval)
+        following = (partner.next_heartbeat_at or now) + step
+        partner.next_heartbeat_at = following if following > now else now + step
+        partner.last_heartbeat_sent_at = now
+        scheduled.append(partner)
+        offline_at = now + settings.OSCP_OFFLINE_MULTIPLIER * step
+        messages.append(
+            outbox_message(
+                partner=partner,
+                message_type=MessageType.HEARTBEAT,
+                body={"offline_mode_at": wire_time(offline_at, "milliseconds")},
+                deadline=offline_at,
+                now=now,
+            )
+        )
+    if scheduled:
+        Partner.objects.bulk_update(scheduled, ["next_heartbeat_at", "last_heartbeat_sent_at"])
+    outbox_enqueue_many(messages)
+    return len(messages), len(due)
+
+
 def heartbeats_dispatch(*, now: datetime | None = None) -> int:
-    """Send a heartbeat to every partner whose negotiated interval has elapsed. Each partner row
-    is locked while its heartbeat is written, so two dispatchers never send the same one."""
+    """Send a heartbeat to every partner whose negotiated interval has elapsed, in batches of
+    ``OSCP_HEARTBEAT_BATCH`` (each its own transaction, so the first go out while the next are
+    written). Returns how many were queued."""
     now = now or timezone.now()
-    sent = 0
-    for partner in heartbeats_due(now=now):
-        heartbeat_send(partner=partner, now=now)
-        sent += 1
-    return sent
+    batch = settings.OSCP_HEARTBEAT_BATCH
+    queued, claimed = heartbeats_dispatch_batch(now=now, batch=batch)
+    total = queued
+    while claimed == batch:
+        queued, claimed = heartbeats_dispatch_batch(now=now, batch=batch)
+        total += queued
+    return total
 
 
 @transaction.atomic

@@ -1,70 +1,142 @@
-"""The durable outbox: sending outbound Message rows, retrying them, sweeping up lost ones.
+"""The durable outbox: a transport for outbound Message rows. It knows the protocol's ordering and
+offline rules from the message registry (``connections/oscp/messages.py``) and nothing of what a
+message means; what follows a delivery or a death is the registered handlers' business.
 
-A row is written by ``services.outbox_enqueue`` in the transaction of the change that caused it;
-``connections.message_send`` (queued on commit) calls ``message_deliver``:
+Writing: ``outbox_enqueue`` (one row) and ``outbox_enqueue_many`` (one INSERT for many) write in
+the caller's transaction and publish the ids to the broker after commit, in batches of
+``OSCP_OUTBOX_BATCH`` (``connections.messages_send``).
 
-1. *Claim* in a short transaction: ``select_for_update(skip_locked=True)`` on the row if it is
-   pending/failed and due (or ``sending`` but stuck past its claim lease), mark it ``sending``,
-   ``attempts += 1`` and ``next_attempt_at`` = now + ``OSCP_OUTBOX_STUCK_SECONDS`` (the lease).
-2. *Send* outside any transaction (``connections.client``).
-3. *Record* the outcome in a second short transaction, only if the row is still ours (same
-   attempt): 2xx → ``sent``; 3xx/4xx → ``dead`` at once (the client re-authenticates once on
-   401/403 for OAuth partners); 5xx/timeouts/connection errors → back to ``pending`` with
-   exponential backoff and jitter (``message_send.apply_async(countdown=...)``) until the
-   message's ``deadline`` (default now + ``OSCP_MESSAGE_DEADLINE_SECONDS``; a heartbeat's is the
-   ``offline_mode_at`` it announced), then ``dead``.
+Sending a batch (``messages_deliver``), on the worker's kept database connection:
 
-Ordering rule: ``register``, ``handshake`` and ``handshake_acknowledge`` set up the connection, so
-a message to a partner is not sent while an *older* message of one of those types to the same
-partner is still unsent (pending, failed or sending); a dead one no longer blocks. When such a
-message is sent or dies, the messages waiting behind it are queued at once.
+1. *Claim* — one statement, ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``
+   (on PostgreSQL joined with the partners, so nothing else is read): rows that are pending,
+   failed or ``sending`` past their lease, due, and not held become ``sending``, ``attempts + 1``,
+   ``next_attempt_at`` = now + ``OSCP_OUTBOX_STUCK_SECONDS`` (the lease). Rows whose deadline
+   passed become ``dead`` in the same statement.
+2. *Send* outside any transaction, several at a time (``OSCP_SEND_CONCURRENCY`` threads, kept-alive
+   connections per partner host: ``connections.client``).
+3. *Record* — one statement for the whole batch, each row only if it is still ours (``sending``,
+   same attempt): 2xx → ``sent``; 3xx/4xx → ``dead`` (the client re-authenticates once on 401/403
+   for OAuth partners); 5xx/timeouts/connection errors → ``pending`` with exponential backoff and
+   jitter until the deadline (default now + ``OSCP_MESSAGE_DEADLINE_SECONDS``; a heartbeat's is
+   the ``offline_mode_at`` it announced), then ``dead``.
 
-Offline rule: while a partner is ``offline`` only those three types flow; everything else stays
-pending until the partner is online again (``partner_transition`` to online calls
-``outbox_release``), or dies at its deadline.
+Holds (a held row stays pending, its reason in ``error``, until released or its deadline):
+- *ordered*: a message to a partner waits while an older *ordered* message (register, handshake,
+  handshake_acknowledge) to it is unsent; when that one is sent or dies, the rest are released.
+- *offline*: only messages the registry allows while offline go to an offline partner;
+  the lifecycle releases the rest when it is online again (``outbox_release``).
+- *disabled*: nothing goes to a disabled partner until it is enabled again.
 
-Disabled rule: nothing at all goes to a disabled partner (``enabled`` off); its messages stay
-pending until it is enabled again (``lifecycle.partner_enabled_apply`` calls ``outbox_release``),
-or die at their deadline.
-
-The sweeper (``connections.outbox_sweep``) re-queues pending rows overdue by more than
-``OSCP_OUTBOX_SWEEP_GRACE_SECONDS`` (a queue entry Redis lost) and ``sending`` rows whose lease
-ran out (a worker killed mid-send): delivery is at least once, and the partner sees the same
-``X-Request-ID`` on every attempt.
+The sweeper (``outbox_sweep``) re-publishes pending rows overdue by more than
+``OSCP_OUTBOX_SWEEP_GRACE_SECONDS`` (a queue entry the broker lost) and ``sending`` rows whose lease
+ran out (a worker killed mid-send): delivery is at least once, with the same ``X-Request-ID`` on
+every attempt.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
-from datetime import timedelta
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from . import client
-from .choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole, RegistrationStatus
-from .lifecycle import partner_lock
+from .choices import ConnectionState, MessageDirection, MessageStatus
 from .models import Message, Partner
+from .oscp.messages import handlers_of, offline_allowed_types, ordered_types, spec_of
 
 logger = logging.getLogger(__name__)
 
-ORDERED_TYPES = ("register", "handshake", "handshake_acknowledge")
-OFFLINE_ALLOWED_TYPES = ORDERED_TYPES
+SEND_TASK = "connections.messages_send"
 RETRYABLE = (MessageStatus.PENDING, MessageStatus.FAILED)
 UNSENT = (MessageStatus.PENDING, MessageStatus.FAILED, MessageStatus.SENDING)
+HELD_DISABLED = "waiting: partner is disabled"
+HELD_OFFLINE = "waiting: partner is offline until a new handshake"
+HELD_ORDERED = "waiting: an earlier register/handshake message to this partner is not sent yet"
+EXPIRED = "deadline passed before it could be sent"
 
 
-def _queue(message_id: int, countdown: float = 0) -> None:
-    from .tasks import message_send
+# --- writing and publishing ----------------------------------------------------------------------
+def outbox_message(
+    *,
+    partner: Partner | None,
+    message_type: str,
+    body: dict | list | None,
+    correlation_id: str = "",
+    request_id: str | None = None,
+    group=None,
+    url: str = "",
+    sealed_headers: dict | None = None,
+    sealed_body: str = "",
+    deadline: datetime | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """An unsaved outbound row, due now. ``body`` is what the message log shows (masked);
+    ``sealed_body`` (encrypted) is sent instead when the real body carries a secret. A row
+    without a partner goes to ``url`` with ``sealed_headers`` (encrypted)."""
+    now = now or timezone.now()
+    return Message(
+        partner=partner,
+        group=group,
+        direction=MessageDirection.OUTBOUND,
+        message_type=message_type,
+        request_id=request_id or str(uuid.uuid4()),
+        correlation_id=correlation_id,
+        status=MessageStatus.PENDING,
+        url=url,
+        body=body,
+        sealed_body=sealed_body,
+        sealed_headers=json.dumps(sealed_headers) if sealed_headers else "",
+        next_attempt_at=now,
+        deadline=deadline or now + timedelta(seconds=settings.OSCP_MESSAGE_DEADLINE_SECONDS),
+    )
 
-    if countdown > 0:
-        transaction.on_commit(lambda: message_send.apply_async((message_id,), countdown=countdown))
-    else:
-        transaction.on_commit(lambda: message_send.delay(message_id))
+
+def outbox_enqueue(**fields) -> Message:
+    """Write one outbound message (``outbox_message`` fields) in the caller's transaction; it is
+    published on commit."""
+    message = outbox_message(**fields)
+    message.save(force_insert=True)
+    outbox_publish([message.id])
+    return message
+
+
+def outbox_enqueue_many(messages: list[Message]) -> list[Message]:
+    """Write many outbound messages (built with ``outbox_message``) in one INSERT; they are
+    published on commit, in batches."""
+    created = Message.objects.bulk_create(messages)
+    outbox_publish([message.id for message in created])
+    return created
+
+
+def outbox_publish(message_ids: list[int], *, countdown: float = 0) -> None:
+    """Publish the ids to the broker once the caller's transaction commits (at once outside one)."""
+    ids = list(message_ids)
+    if ids:
+        transaction.on_commit(lambda: broker_publish(ids, countdown=countdown))
+
+
+def broker_publish(message_ids: list[int], *, countdown: float = 0) -> None:
+    """One ``connections.messages_send`` task per batch of ids."""
+    size = settings.OSCP_OUTBOX_BATCH
+    for start in range(0, len(message_ids), size):
+        batch = list(message_ids[start : start + size])
+        if countdown > 0:
+            current_app.send_task(SEND_TASK, args=(batch,), countdown=countdown)
+        else:
+            current_app.send_task(SEND_TASK, args=(batch,))
 
 
 def retry_delay(attempt: int) -> float:
@@ -73,165 +145,256 @@ def retry_delay(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
 
 
-def _hold_reason(message: Message, partner: Partner) -> str:
-    """Why ``message`` must wait (empty when it may go now)."""
-    if not partner.enabled or partner.connection_state == ConnectionState.DISABLED:
-        return "waiting: partner is disabled"
-    if partner.connection_state == ConnectionState.OFFLINE and message.message_type not in OFFLINE_ALLOWED_TYPES:
-        return "waiting: partner is offline until a new handshake"
-    blocker = (
-        Message.objects.filter(
-            partner_id=partner.id,
-            direction=MessageDirection.OUTBOUND,
-            message_type__in=ORDERED_TYPES,
-            status__in=UNSENT,
-            id__lt=message.id,
+# --- claiming ------------------------------------------------------------------------------------
+_MESSAGE_FIELDS = Message._meta.concrete_fields
+_PARTNER_FIELDS = Partner._meta.concrete_fields
+
+
+def _in_list(name: str, values: list) -> tuple[str, dict]:
+    names = [f"{name}{i}" for i in range(len(values))]
+    return ", ".join(f"%({n})s" for n in names), dict(zip(names, values, strict=True))
+
+
+def _claim_sql(message_ids: list[int], now: datetime) -> tuple[str, dict]:
+    """The claim statement: due rows that are not held become ``sending``; expired ones ``dead``."""
+    ids, id_params = _in_list("id", message_ids)
+    offline, offline_params = _in_list("offline", offline_allowed_types())
+    ordered, ordered_params = _in_list("ordered", ordered_types())
+    unsent, unsent_params = _in_list("unsent", list(UNSENT))
+    lock = "FOR UPDATE OF m SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    expired = "deadline <= %(now)s"
+    sql = f"""
+        UPDATE connections_message SET
+            status = CASE WHEN {expired} THEN %(dead)s ELSE %(sending)s END,
+            attempts = CASE WHEN {expired} THEN attempts ELSE attempts + 1 END,
+            next_attempt_at = CASE WHEN {expired} THEN next_attempt_at ELSE %(lease)s END,
+            completed_at = CASE WHEN {expired} THEN %(now)s ELSE completed_at END,
+            error = CASE WHEN {expired} THEN
+                (CASE WHEN error = '' THEN %(expired)s ELSE error || '; ' || %(expired)s END)
+                ELSE error END
+        WHERE id IN (
+            SELECT m.id FROM connections_message m
+            LEFT JOIN connections_partner p ON p.id = m.partner_id
+            WHERE m.id IN ({ids}) AND m.direction = %(out)s AND m.status IN ({unsent})
+              AND m.next_attempt_at <= %(now)s
+              AND (m.deadline <= %(now)s OR m.partner_id IS NULL OR (
+                  p.enabled AND p.connection_state <> %(disabled)s
+                  AND (p.connection_state <> %(offline)s OR m.message_type IN ({offline}))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM connections_message b
+                      WHERE b.partner_id = m.partner_id AND b.direction = %(out)s AND b.id < m.id
+                        AND b.status IN ({unsent}) AND b.message_type IN ({ordered})
+                  )
+              ))
+            {lock}
         )
-        .order_by("id")
-        .first()
+        RETURNING {", ".join(f.column for f in _MESSAGE_FIELDS)}
+    """
+    params = {
+        "now": now,
+        "lease": now + timedelta(seconds=settings.OSCP_OUTBOX_STUCK_SECONDS),
+        "dead": MessageStatus.DEAD.value,
+        "sending": MessageStatus.SENDING.value,
+        "expired": EXPIRED,
+        "out": MessageDirection.OUTBOUND.value,
+        "disabled": ConnectionState.DISABLED.value,
+        "offline": ConnectionState.OFFLINE.value,
+        **id_params,
+        **offline_params,
+        **ordered_params,
+        **unsent_params,
+    }
+    return sql, params
+
+
+def _instances(model, fields, rows):
+    """Model instances from raw rows, with the fields' database converters applied (JSON,
+    encrypted text, ...)."""
+    columns = [field.get_col(model._meta.db_table) for field in fields]
+    converters = [(col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)) for col in columns]
+    names = [field.attname for field in fields]
+    for row in rows:
+        values = list(row)
+        for index, (col, funcs) in enumerate(converters):
+            for convert in funcs:
+                values[index] = convert(values[index], col, connection)
+        yield model.from_db(connection.alias, names, values)
+
+
+def _claim(message_ids: list[int], now: datetime) -> tuple[list[Message], dict[int, Partner]]:
+    """Claim the batch (one statement on PostgreSQL; SQLite reads the partners after)."""
+    sql, params = _claim_sql(message_ids, now)
+    width = len(_MESSAGE_FIELDS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            partner_columns = ", ".join(f"p.{f.column}" for f in _PARTNER_FIELDS)
+            cursor.execute(
+                f"WITH claimed AS ({sql}) SELECT claimed.*, {partner_columns} "
+                "FROM claimed LEFT JOIN connections_partner p ON p.id = claimed.partner_id",
+                params,
+            )
+            rows = cursor.fetchall()
+            messages = list(_instances(Message, _MESSAGE_FIELDS, [row[:width] for row in rows]))
+            with_partner = [row[width:] for row in rows if row[width] is not None]
+            partners = {p.id: p for p in _instances(Partner, _PARTNER_FIELDS, with_partner)}
+            return messages, partners
+        cursor.execute(sql, params)
+        messages = list(_instances(Message, _MESSAGE_FIELDS, cursor.fetchall()))
+    partners = Partner.objects.in_bulk({m.partner_id for m in messages if m.partner_id})
+    return messages, partners
+
+
+def _holds_note(message_ids: list[int], now: datetime) -> None:
+    """Say in ``error`` why rows of the batch were not claimed (the uncommon path)."""
+    due = Message.objects.filter(
+        id__in=message_ids, direction=MessageDirection.OUTBOUND, status__in=UNSENT, next_attempt_at__lte=now
+    ).exclude(deadline__lte=now)
+    disabled = Q(partner__enabled=False) | Q(partner__connection_state=ConnectionState.DISABLED)
+    due.filter(disabled).update(status=MessageStatus.PENDING, error=HELD_DISABLED)
+    offline = Q(partner__connection_state=ConnectionState.OFFLINE) & ~Q(message_type__in=offline_allowed_types())
+    due.filter(offline).exclude(disabled).update(status=MessageStatus.PENDING, error=HELD_OFFLINE)
+    blocker = Message.objects.filter(
+        partner_id=OuterRef("partner_id"),
+        direction=MessageDirection.OUTBOUND,
+        status__in=UNSENT,
+        message_type__in=ordered_types(),
+        id__lt=OuterRef("id"),
     )
-    if blocker:
-        return f"waiting: earlier {blocker.message_type} {blocker.request_id} to this partner is not sent yet"
-    return ""
+    due.filter(Exists(blocker)).exclude(disabled).exclude(offline).update(
+        status=MessageStatus.PENDING, error=HELD_ORDERED
+    )
 
 
-def _claim(message_id: int) -> tuple[Message, int] | None:
-    now = timezone.now()
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True)
-            .filter(id=message_id, direction=MessageDirection.OUTBOUND, next_attempt_at__lte=now)
-            .filter(status__in=(*RETRYABLE, MessageStatus.SENDING))
-            .first()
-        )
-        if message is None:
-            return None  # sent, dead, not due yet, or another worker has it
-        if message.deadline and now >= message.deadline:
-            _finish(message, MessageStatus.DEAD, error=_join(message.error, "deadline passed before it could be sent"))
-            return None
-        if message.partner_id:
-            partner = Partner.objects.get(id=message.partner_id)
-            reason = _hold_reason(message, partner)
-            if reason:
-                if message.status == MessageStatus.SENDING:
-                    message.status = MessageStatus.PENDING
-                message.error = reason
-                message.save(update_fields=["status", "error"])
-                return None
-        if message.status == MessageStatus.SENDING:
-            logger.warning("Message %s was still sending after its lease (worker lost?): sending again", message.id)
-        message.status = MessageStatus.SENDING
-        message.attempts += 1
-        message.next_attempt_at = now + timedelta(seconds=settings.OSCP_OUTBOX_STUCK_SECONDS)
-        message.save(update_fields=["status", "attempts", "next_attempt_at"])
-    # Fresh related rows for sending (not locked).
-    message = Message.objects.select_related("partner", "webhook").get(id=message.id)
-    return message, message.attempts
+# --- sending and recording -----------------------------------------------------------------------
+@dataclass
+class Outcome:
+    message: Message
+    delivery: client.Delivery
+    error: str = ""
+    retry: bool = False
 
 
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
-
-
-def message_deliver(*, message_id: int) -> None:
-    """Claim, send and record one outbound message (called by ``connections.message_send``)."""
-    claimed = _claim(message_id)
-    if claimed is None:
-        return
-    message, attempt = claimed
+def _send(message: Message, partner: Partner | None) -> Outcome:
     try:
-        delivery = client.message_post(message=message)
+        delivery = client.message_post(message=message, partner=partner)
     except client.PartnerPermanentError as exc:
-        _record(message_id, attempt, delivery=exc.delivery, error=str(exc), retry=False)
+        return Outcome(message, exc.delivery, str(exc), retry=False)
     except client.PartnerTemporaryError as exc:
-        _record(message_id, attempt, delivery=exc.delivery, error=str(exc), retry=True)
-    else:
-        _record(message_id, attempt, delivery=delivery, error="", retry=False)
+        return Outcome(message, exc.delivery, str(exc), retry=True)
+    return Outcome(message, delivery)
 
 
-@transaction.atomic
-def _record(message_id: int, attempt: int, *, delivery: client.Delivery, error: str, retry: bool) -> None:
-    message = Message.objects.select_for_update().get(id=message_id)
-    if message.status != MessageStatus.SENDING or message.attempts != attempt:
-        logger.warning("Message %s: outcome of attempt %s ignored (row moved on)", message_id, attempt)
-        return
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Threads that send (HTTP only, no database), made in the process that uses them (a forked
+    worker child never inherits its parent's)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=settings.OSCP_SEND_CONCURRENCY, thread_name_prefix="send"))
+    return _pool[1]
+
+
+def _send_all(messages: list[Message], partners: dict[int, Partner]) -> list[Outcome]:
+    if len(messages) == 1:
+        return [_send(messages[0], partners.get(messages[0].partner_id))]
+    return list(_executor().map(lambda m: _send(m, partners.get(m.partner_id)), messages))
+
+
+def _final(outcome: Outcome, now: datetime) -> dict:
+    """The row's new values for an outcome."""
+    message, delivery = outcome.message, outcome.delivery
+    values = {
+        "url": delivery.url or message.url,
+        "headers": delivery.headers or message.headers,
+        "http_status": delivery.status,
+        "duration_ms": delivery.duration_ms,
+        "error": outcome.error,
+        "completed_at": now,
+        "next_attempt_at": message.next_attempt_at,
+        "status": MessageStatus.SENT if not outcome.error else MessageStatus.DEAD,
+    }
+    if outcome.error and outcome.retry:
+        if message.deadline and now >= message.deadline:
+            values["error"] = f"deadline passed after {message.attempts} attempts; last: {outcome.error}"
+        else:
+            next_at = now + timedelta(seconds=retry_delay(message.attempts))
+            if message.deadline:
+                next_at = min(next_at, message.deadline)
+            values.update(status=MessageStatus.PENDING, completed_at=None, next_attempt_at=next_at)
+    return values
+
+
+def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]]:
+    """One UPDATE for the batch; each row changes only if it is still ours (sending, same attempt)."""
+    if not outcomes:
+        return []
+    finals = [(o.message, _final(o, now)) for o in outcomes]
+    changes = {}
+    for name in finals[0][1]:
+        field = Message._meta.get_field(name)
+        whens = [
+            When(Q(pk=message.pk, attempts=message.attempts), then=Value(values[name], output_field=field))
+            for message, values in finals
+        ]
+        changes[name] = Case(*whens, default=F(name), output_field=field)
+    Message.objects.filter(pk__in=[m.pk for m, _ in finals], status=MessageStatus.SENDING).update(**changes)
+    for message, values in finals:
+        for name, value in values.items():
+            setattr(message, name, value)
+    return finals
+
+
+def messages_deliver(*, message_ids: list[int]) -> int:
+    """Claim, send and record a batch of outbound messages (``connections.messages_send``);
+    returns how many were sent."""
     now = timezone.now()
-    message.url = delivery.url or message.url
-    message.headers = delivery.headers or message.headers
-    message.http_status = delivery.status
-    message.duration_ms = delivery.duration_ms
-    if not error:
-        _finish(message, MessageStatus.SENT, error="")
-        return
-    if not retry:
-        _finish(message, MessageStatus.DEAD, error=error)
-        return
-    if message.deadline and now >= message.deadline:
-        _finish(message, MessageStatus.DEAD, error=f"deadline passed after {attempt} attempts; last: {error}")
-        return
-    next_at = now + timedelta(seconds=retry_delay(attempt))
-    if message.deadline:
-        next_at = min(next_at, message.deadline)
-    message.status = MessageStatus.PENDING
-    message.error = error
-    message.next_attempt_at = next_at
-    message.save()
-    _queue(message.id, countdown=(next_at - now).total_seconds())
+    claimed, partners = _claim(list(message_ids), now)
+    if len(claimed) < len(set(message_ids)):
+        _holds_note([i for i in message_ids if i not in {m.id for m in claimed}], now)
+    expired = [m for m in claimed if m.status == MessageStatus.DEAD]
+    sending = [m for m in claimed if m.status == MessageStatus.SENDING]
+    outcomes = _send_all(sending, partners)
+    recorded = _record(outcomes, timezone.now())
+    for message, values in recorded:
+        if values["status"] == MessageStatus.PENDING:
+            countdown = (values["next_attempt_at"] - timezone.now()).total_seconds()
+            broker_publish([message.id], countdown=max(countdown, 0))
+        elif values["status"] == MessageStatus.DEAD:
+            logger.warning(
+                "Message %s %s %s dead: %s", message.id, message.message_type, message.request_id, values["error"]
+            )
+    for message in expired + [m for m, v in recorded if v["status"] != MessageStatus.PENDING]:
+        _after_outcome(message)
+    return sum(1 for _, values in recorded if values["status"] == MessageStatus.SENT)
 
 
-def _finish(message: Message, status: str, *, error: str) -> None:
-    """Final outcome (sent or dead), then the message-type hooks, in the caller's transaction."""
-    message.status = status
-    message.error = error
-    message.completed_at = timezone.now()
-    message.save()
-    logger.info("Message %s %s %s: %s %s", message.id, message.message_type, message.request_id, status, error)
-    _after_outcome(message)
-
-
-# --- message-type hooks ------------------------------------------------------------------------
 def _after_outcome(message: Message) -> None:
-    if message.partner_id is None:
+    """What follows a final outcome: ordered messages release the ones that waited behind them,
+    and the registered ``delivered``/``dead`` handler runs (in one transaction, the row re-read
+    under lock so a stale outcome never triggers it)."""
+    spec = spec_of(message.message_type)
+    if message.partner_id is None or spec is None:
         return
-    if message.message_type in ORDERED_TYPES:
-        _release_followers(message)
-    if message.message_type == "register":
-        _register_outcome(message)
-    elif message.message_type == "handshake" and message.status == MessageStatus.DEAD:
-        partner = partner_lock(message.partner_id)
-        partner.connection_state_reason = f"handshake {message.request_id} failed: {message.error}"[:255]
-        partner._change_reason = partner.connection_state_reason
-        partner.save(update_fields=["connection_state_reason", "modified"])
-
-
-def _register_outcome(message: Message) -> None:
-    """Our register, or (with a correlation id) our reply to the partner's. Dead → failed (the
-    inbound services decide the details). Our reply accepted → registered, and for an optimizer
-    our handshake starts; our own register accepted → the partner will register back (inbound)."""
-    from .inbound import registration_failed, registration_reply_accepted
-
-    if message.status == MessageStatus.DEAD:
-        registration_failed(message=message)
+    handlers = handlers_of(message.message_type)
+    handler = handlers.delivered if message.status == MessageStatus.SENT else handlers.dead
+    if not spec.ordered and handler is None:
         return
-    if not message.correlation_id:
-        return
-    registration_reply_accepted(message=message)
-    partner = Partner.objects.get(id=message.partner_id)
-    if partner.role == PartnerRole.CAPACITY_OPTIMIZER and partner.registration_status == RegistrationStatus.REGISTERED:
-        from .outbound import partner_handshake_start
-
-        partner_handshake_start(partner=partner)
-
-
-def _release_followers(message: Message) -> None:
-    """Queue the messages that waited behind a register/handshake message to the same partner."""
-    outbox_release(partner_id=message.partner_id, after_id=message.id)
+    with transaction.atomic():
+        current = Message.objects.select_for_update().filter(id=message.id).first()
+        if current is None or current.status != message.status or current.attempts != message.attempts:
+            return
+        if spec.ordered:
+            outbox_release(partner_id=current.partner_id, after_id=current.id)
+        if handler is not None:
+            handler(current)
 
 
-# --- services ----------------------------------------------------------------------------------
+# --- services ------------------------------------------------------------------------------------
 def outbox_release(*, partner_id: int, after_id: int = 0) -> int:
-    """Queue every due unsent message to a partner (back online, enabled again, or no longer
-    waiting behind message ``after_id``)."""
+    """Publish every due unsent message to a partner (back online, enabled again, or no longer
+    waiting behind message ``after_id``), on commit."""
     ids = list(
         Message.objects.filter(
             partner_id=partner_id,
@@ -239,10 +402,11 @@ def outbox_release(*, partner_id: int, after_id: int = 0) -> int:
             status__in=RETRYABLE,
             id__gt=after_id,
             next_attempt_at__lte=timezone.now(),
-        ).values_list("id", flat=True)
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
     )
-    for message_id in ids:
-        _queue(message_id)
+    outbox_publish(ids)
     return len(ids)
 
 
@@ -261,23 +425,24 @@ def message_retry(*, message: Message) -> Message:
     message.next_attempt_at = now
     message.deadline = now + timedelta(seconds=settings.OSCP_MESSAGE_DEADLINE_SECONDS)
     message.completed_at = None
-    message.error = _join("retry requested", message.error)[:2000]
+    message.error = "; ".join(p for p in ("retry requested", message.error) if p)[:2000]
     message.save()
-    _queue(message.id)
+    outbox_publish([message.id])
     return message
 
 
 @transaction.atomic
-def outbox_sweep(*, now=None, batch: int = 500) -> int:
-    """Re-queue overdue pending rows and ``sending`` rows whose lease ran out; returns how many."""
+def outbox_sweep(*, now=None, batch: int = 5000) -> int:
+    """Re-publish overdue pending rows and ``sending`` rows whose lease ran out; returns how many.
+    Rows held for an offline or disabled partner are left alone until their deadline."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.OSCP_OUTBOX_SWEEP_GRACE_SECONDS)
     overdue = Q(status__in=RETRYABLE, next_attempt_at__lte=now - grace) | Q(
         status=MessageStatus.SENDING, next_attempt_at__lte=now
     )
-    offline = Q(partner__connection_state=ConnectionState.OFFLINE) & ~Q(message_type__in=OFFLINE_ALLOWED_TYPES)
+    offline = Q(partner__connection_state=ConnectionState.OFFLINE) & ~Q(message_type__in=offline_allowed_types())
     disabled = Q(partner__enabled=False) | Q(partner__connection_state=ConnectionState.DISABLED)
-    waiting = (offline | disabled) & Q(deadline__gt=now)  # held; swept again only to die at the deadline
+    waiting = (offline | disabled) & Q(deadline__gt=now)
     ids = list(
         Message.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(direction=MessageDirection.OUTBOUND)
@@ -286,8 +451,7 @@ def outbox_sweep(*, now=None, batch: int = 500) -> int:
         .order_by("id")
         .values_list("id", flat=True)[:batch]
     )
-    for message_id in ids:
-        _queue(message_id)
+    outbox_publish(ids)
     if ids:
         logger.info("Outbox sweep re-queued %s messages", len(ids))
     return len(ids)

@@ -2,7 +2,6 @@
 
 import hashlib
 
-from django.db.models import Q, QuerySet
 from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
@@ -33,37 +32,6 @@ def oauth_access_token_find(*, token: str):
         .filter(token_checksum=checksum)
         .first()
     )
-
-
-def partners_of(*, owner, role: str) -> QuerySet[Partner]:
-    return Partner.objects.filter(owner=owner, role=role)
-
-
-def group_for_partner(*, partner: Partner, identifier: str):
-    """The group ``identifier`` names if ``partner`` is its Capacity Provider or Optimizer, else
-    None: another account's group looks exactly like an unknown one."""
-    from groups.models import CapacityGroup
-
-    return (
-        CapacityGroup.objects.select_related("capacity_provider")
-        .filter(identifier=identifier)
-        .filter(Q(capacity_provider=partner) | Q(capacity_optimizer=partner))
-        .first()
-    )
-
-
-def group_for_correlation(*, partner: Partner, correlation_id: str):
-    """The group of the forecast whose request id is ``correlation_id``, among the partner's groups."""
-    from forecasts.models import Forecast
-
-    forecast = (
-        Forecast.objects.select_related("group__capacity_provider")
-        .filter(request_id=correlation_id)
-        .filter(Q(group__capacity_provider=partner) | Q(group__capacity_optimizer=partner))
-        .order_by("-received_at")
-        .first()
-    )
-    return forecast.group if forecast else None
 
 
 def inbound_request_seen(*, partner: Partner, request_id: str) -> bool:

@@ -1,11 +1,8 @@
-"""Writes on partners, their credentials and the outbox."""
+"""Writes on partners and their credentials (the outbox is ``connections.outbox``)."""
 
 import json
-import uuid
-from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -13,12 +10,12 @@ from oauth2_provider.models import get_application_model
 
 from oscp_platform.crypto import token_digest, token_generate
 
-from .choices import MessageDirection, MessageStatus, TokenKind
+from .choices import TokenKind
 from .lifecycle import (
     partner_enabled_apply,
     partner_lock,
 )
-from .models import InboundToken, Message, Partner
+from .models import InboundToken, Partner
 
 OAUTH_CLIENT_SECRET = "oauth-client-secret"
 
@@ -38,42 +35,6 @@ def partner_token_rotate(*, partner: Partner) -> str:
     """Retire every live inbound token of the partner and issue a new initial one (shown once)."""
     partner.inbound_tokens.filter(retired_at__isnull=True).update(retired_at=timezone.now())
     return inbound_token_issue(partner=partner, kind=TokenKind.INITIAL)
-
-
-def outbox_enqueue(
-    *,
-    partner: Partner | None,
-    message_type: str,
-    body: dict | list | None,
-    correlation_id: str = "",
-    request_id: str | None = None,
-    group=None,
-    webhook=None,
-    sealed_body: str = "",
-    deadline=None,
-) -> Message:
-    """Write an outbound message in the caller's transaction; queue its sending on commit.
-
-    ``body`` is what the message log shows (masked); ``sealed_body`` (encrypted) is sent instead
-    when the real body carries a secret."""
-    message = Message.objects.create(
-        partner=partner,
-        group=group,
-        webhook=webhook,
-        direction=MessageDirection.OUTBOUND,
-        message_type=message_type,
-        request_id=request_id or str(uuid.uuid4()),
-        correlation_id=correlation_id,
-        status=MessageStatus.PENDING,
-        body=body,
-        sealed_body=sealed_body,
-        next_attempt_at=timezone.now(),
-        deadline=deadline or timezone.now() + timedelta(seconds=settings.OSCP_MESSAGE_DEADLINE_SECONDS),
-    )
-    from .tasks import message_send
-
-    transaction.on_commit(lambda: message_send.delay(message.id))
-    return message
 
 
 # --- Partner configuration (management API and admin) -------------------------------------------

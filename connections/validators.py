@@ -5,18 +5,10 @@ import re
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from .choices import MessageType
+
 # The OSCP message paths a partner may serve somewhere else (connection profile).
-OSCP_MESSAGE_PATHS = (
-    "register",
-    "handshake",
-    "handshake_acknowledge",
-    "heartbeat",
-    "update_group_capacity_forecast",
-    "adjust_group_capacity_forecast",
-    "group_capacity_compliance_error",
-    "update_group_measurements",
-    "update_asset_measurements",
-)
+OSCP_MESSAGE_PATHS = tuple(MessageType.values)
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 http_url = URLValidator(schemes=["http", "https"], message="Enter an absolute http(s) URL.")

@@ -10,6 +10,8 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from groups.panels import PANELS
+
 from . import charts, compliance, selectors
 from .models import (
     AdjustmentRequest,
@@ -193,3 +195,8 @@ def operating_context(group) -> dict:
         "chart": charts.chart(pieces=pieces, measured=measured, now=now),
         "changes": group.mode_changes.all()[:20],
     }
+
+
+# The group change page shows the operating section and links to the operating view.
+PANELS.operating_context = operating_context
+PANELS.operating_view_link = operating_view_link

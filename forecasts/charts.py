@@ -3,6 +3,8 @@ measured power where the measurements app knows it."""
 
 from datetime import datetime, timedelta
 
+from groups.panels import PANELS
+
 from .choices import EnvelopeReason
 
 WIDTH, HEIGHT, PAD = 900, 260, 40
@@ -16,13 +18,11 @@ COLOURS = {
 
 
 def measured_series(*, group, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-    """(time, kW) points from the measurements app when it offers them (optional hook:
-    ``measurements.selectors.group_power_series(group=, start=, end=)``)."""
-    try:
-        from measurements.selectors import group_power_series  # noqa: PLC0415
-    except ImportError:
+    """(time, kW) points from the app that measures power, when one is installed
+    (``groups.panels.PANELS.power_series``)."""
+    if PANELS.power_series is None:
         return []
-    return [(t, float(v)) for t, v in group_power_series(group=group, start=start, end=end)]
+    return [(t, float(v)) for t, v in PANELS.power_series(group=group, start=start, end=end)]
 
 
 def chart(*, pieces: dict, measured: list, now: datetime, hours: int = 24) -> dict:

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from connections.services import outbox_enqueue
+from connections.choices import MessageType
+from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
 
 from .choices import ComplianceOrigin, Quantity
@@ -14,7 +15,7 @@ from .models import ComplianceError, Forecast
 from .oscp.wire import wire_blocks
 from .selectors import envelope_pieces
 
-COMPLIANCE_ERROR = "group_capacity_compliance_error"
+COMPLIANCE_ERROR = MessageType.GROUP_CAPACITY_COMPLIANCE_ERROR
 
 
 @transaction.atomic

@@ -249,3 +249,15 @@ def forecast_in_force(*, group: CapacityGroup, at: datetime) -> Forecast | None:
         .first()
     )
     return row.forecast if row else None
+
+
+def group_for_correlation(*, partner, correlation_id: str) -> CapacityGroup | None:
+    """The group of the forecast whose request id is ``correlation_id``, among the partner's groups."""
+    forecast = (
+        Forecast.objects.select_related("group__capacity_provider")
+        .filter(request_id=correlation_id)
+        .filter(Q(group__capacity_provider=partner) | Q(group__capacity_optimizer=partner))
+        .order_by("-received_at")
+        .first()
+    )
+    return forecast.group if forecast else None

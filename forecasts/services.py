@@ -1,6 +1,9 @@
 """Writes on forecasts, operating envelopes, group modes, adjustments and webhook subscriptions.
 Compliance errors are in ``forecasts.compliance``."""
 
+import hashlib
+import hmac
+import json
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -11,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connections.services import outbox_enqueue
+from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
@@ -178,7 +181,7 @@ def _announce(*, group: CapacityGroup, state: EnvelopeState, now: datetime) -> d
         state.in_force, state.in_force_since = envelope, now
         body = {"event": ENVELOPE_CHANGED, "envelope": envelope}
         for subscription in group.subscriptions.filter(enabled=True):
-            outbox_enqueue(partner=None, webhook=subscription, group=group, message_type=ENVELOPE_CHANGED, body=body)
+            webhook_enqueue(subscription=subscription, group=group, body=body)
     state.checked_at = now
     state.save()
     return envelope
@@ -365,6 +368,25 @@ def adjustment_relay(*, group: CapacityGroup, optimizer, forecast: Forecast, bod
 
 
 # --- Webhook subscriptions ------------------------------------------------------------------
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_enqueue(*, subscription: EnvelopeSubscription, group: CapacityGroup, body: dict):
+    """Queue ``body`` for the subscriber's URL, signed with its secret: ``X-Signature`` is
+    HMAC-SHA256 of the exact bytes sent (kept encrypted with the signature until sent)."""
+    data = json.dumps(body)
+    return outbox_enqueue(
+        partner=None,
+        group=group,
+        message_type=ENVELOPE_CHANGED,
+        body=body,
+        url=subscription.url,
+        sealed_body=data,
+        sealed_headers={"X-Signature": webhook_signature(subscription.secret, data.encode())},
+    )
 
 
 @transaction.atomic

@@ -8,10 +8,10 @@ from django.db.models import Count
 from simple_history.admin import SimpleHistoryAdmin
 
 from connections.choices import PartnerRole
-from measurements.models import ReportCursor
 
 from .api.serializers import EnergySettingsSerializer, InstantaneousSettingsSerializer
 from .models import Asset, CapacityGroup
+from .panels import PANELS
 from .services import (
     ASSET_CONFIG_FIELDS,
     GROUP_CONFIG_FIELDS,
@@ -115,24 +115,10 @@ class CapacityGroupAdminForm(forms.ModelForm):
         return cleaned
 
 
-class ReportCursorInline(admin.TabularInline):
-    """The last measurement period sent per audience, and how it went (measurements app)."""
-
-    model = ReportCursor
-    verbose_name_plural = "measurement reports: last period sent per audience"
-    fields = ["audience", "period", "last_period_end", "last_outcome", "last_detail", "last_attempt_at", "next_due_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(CapacityGroup)
 class CapacityGroupAdmin(SimpleHistoryAdmin):
     form = CapacityGroupAdminForm
-    inlines = [AssetInline, ReportCursorInline]
+    inlines = [AssetInline]
     list_display = [
         "name",
         "identifier",
@@ -153,21 +139,18 @@ class CapacityGroupAdmin(SimpleHistoryAdmin):
     history_list_display = ["mode", "enabled"]
 
     def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else [AssetInline]
+        return [*self.inlines, *PANELS.admin_inlines] if obj is not None else [AssetInline]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        from forecasts.admin import operating_context
-
         group = self.get_object(request, object_id)
-        extra_context = {**(extra_context or {}), "operating": operating_context(group) if group else None}
+        operating = PANELS.operating_context(group) if group and PANELS.operating_context else None
+        extra_context = {**(extra_context or {}), "operating": operating}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="operating view")
     def operating_view(self, group):
         """Mode, envelope in force and the 48-hour chart live on the group's operating view."""
-        from forecasts.admin import operating_view_link
-
-        return operating_view_link(group) if group.pk else "-"
+        return PANELS.operating_view_link(group) if group.pk and PANELS.operating_view_link else "-"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(assets_total=Count("assets"))

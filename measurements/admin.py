@@ -8,6 +8,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from groups.panels import PANELS
 from oscp_platform.api import timestamp_parse
 
 from .models import Reading, ReportCursor
@@ -130,3 +131,20 @@ class ReportCursorAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, f"{cursor}: {report.message_type} queued (#{message.id}).")
         return None
+
+
+class ReportCursorInline(admin.TabularInline):
+    """The last measurement period sent per audience, and how it went (measurements app)."""
+
+    model = ReportCursor
+    verbose_name_plural = "measurement reports: last period sent per audience"
+    fields = ["audience", "period", "last_period_end", "last_outcome", "last_detail", "last_attempt_at", "next_due_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+PANELS.admin_inlines.append(ReportCursorInline)

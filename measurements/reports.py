@@ -17,7 +17,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from connections.choices import MeasurementMessage
+from connections.choices import MeasurementMessage, MessageType
+from connections.oscp.serializers import wire_time
 from groups.choices import (
     PERIOD_SECONDS,
     AssetCategory,
@@ -35,8 +36,8 @@ from .selectors import report_assets
 
 logger = logging.getLogger(__name__)
 
-GROUP_MESSAGE = "update_group_measurements"
-ASSET_MESSAGE = "update_asset_measurements"
+GROUP_MESSAGE = MessageType.UPDATE_GROUP_MEASUREMENTS
+ASSET_MESSAGE = MessageType.UPDATE_ASSET_MEASUREMENTS
 
 PHASE_WIRE = {Phase.UNKNOWN: "UNKNOWN", Phase.A: "ONE", Phase.B: "TWO", Phase.C: "THREE", Phase.ALL: "ALL"}
 CATEGORY_WIRE = {c.value: c.value.upper() for c in AssetCategory}
@@ -103,10 +104,6 @@ def audience_period(group, audience: str) -> str:
 
 
 # --- message bodies -----------------------------------------------------------------------------
-
-
-def wire_time(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _number(value: float) -> float:

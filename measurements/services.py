@@ -4,13 +4,14 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 
 from connections.models import Message
-from connections.services import outbox_enqueue
+from connections.outbox import outbox_enqueue
 from groups.choices import Audience
 from groups.models import CapacityGroup
 
@@ -27,6 +28,8 @@ from .reports import (
     window_of,
 )
 from .selectors import AUDIENCE_FIELDS, report_cursors_due
+
+COMPLIANCE_CHECK_TASK = "forecasts.compliance_check"
 
 logger = logging.getLogger(__name__)
 
@@ -151,14 +154,9 @@ def report_cursors_ensure(*, now: datetime) -> int:
 
 @transaction.atomic
 def report_cursors_dispatch(*, now: datetime) -> list[int]:
-    """Find the cursors whose next period has closed and queue one report task for each."""
-    from .tasks import report_cursor_run
-
+    """The cursors whose next period has closed (``tasks.reports_queue`` queues a report task for each)."""
     report_cursors_ensure(now=now)
-    due = list(report_cursors_due(closed_by=now - _report_delay()).values_list("id", flat=True))
-    for cursor_id in due:
-        transaction.on_commit(lambda cursor_id=cursor_id: report_cursor_run.delay(cursor_id))
-    return due
+    return list(report_cursors_due(closed_by=now - _report_delay()).values_list("id", flat=True))
 
 
 @transaction.atomic
@@ -242,11 +240,10 @@ def _report_enqueue(*, group, partner, report) -> Message | None:
 
 
 def _compliance_check_queue(*, group, start: datetime, end: datetime, energy_wh: float | None) -> None:
-    """Hand the period's average power to the compliance check (forecasts.compliance)."""
+    """Hand the period's average power to the compliance check (the forecasts app's
+    ``forecasts.compliance_check`` task, published by name: the two apps do not import each other)."""
     if energy_wh is None:
         return
-    from .tasks import compliance_check
-
     measured_kw = energy_wh / 1000 / ((end - start).total_seconds() / 3600)
     args = (group.id, start.isoformat(), end.isoformat(), measured_kw)
-    transaction.on_commit(lambda: compliance_check.delay(*args))
+    transaction.on_commit(lambda: current_app.send_task(COMPLIANCE_CHECK_TASK, args=args))

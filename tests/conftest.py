@@ -1,12 +1,14 @@
 """Shared fixtures. App-specific fixtures live in tests/<app>/conftest.py."""
 
 import os
+from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from oscp_platform.celery import app as celery_app
 from tests.connections.factories import UserFactory
 
 pytest_plugins = ["tests.support.fixtures"]
@@ -67,3 +69,28 @@ def other_api_client(other_user):
     token = Token.objects.create(user=other_user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@dataclass
+class Published:
+    name: str
+    args: tuple
+    countdown: float = 0
+
+
+@pytest.fixture
+def published(monkeypatch):
+    """Tasks published to the broker (by the outbox and the dispatchers), recorded instead of
+    sent: ``[Published(name, args, countdown)]``. ``.ids()`` of ``connections.messages_send``."""
+
+    class Calls(list):
+        def ids(self) -> list[int]:
+            return [i for call in self if call.name == "connections.messages_send" for i in call.args[0]]
+
+    calls = Calls()
+
+    def send_task(name, args=(), kwargs=None, countdown=None, **options):
+        calls.append(Published(name, tuple(args or ()), countdown or 0))
+
+    monkeypatch.setattr(celery_app, "send_task", send_task)
+    return calls

@@ -98,10 +98,7 @@ def _a_snapshot(w: World) -> dict:
 
 
 @pytest.fixture
-def world(user, other_user, api_client, other_api_client, monkeypatch):
-    from connections import tasks
-
-    monkeypatch.setattr(tasks.message_send, "delay", lambda message_id: None)
+def world(user, other_user, api_client, other_api_client, published):
     now = timezone.now()
     pa = _registered(CapacityProviderFactory, user)
     oa = _registered(CapacityOptimizerFactory, user)

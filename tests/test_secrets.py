@@ -64,12 +64,8 @@ def _echo_5xx(request):
 
 
 @pytest.fixture
-def scenario(monkeypatch, caplog):
+def scenario(published, caplog):
     """Run everything once; return the secrets that came into being and the clients to look with."""
-    from connections import tasks
-
-    monkeypatch.setattr(tasks.message_send, "delay", lambda message_id: None)
-    monkeypatch.setattr(tasks.message_send, "apply_async", lambda *args, **kwargs: None)
     caplog.set_level(logging.DEBUG)  # as with LOG_LEVEL=DEBUG
     staff = UserFactory(is_staff=True, is_superuser=True)
     staff.save()  # the factory's password, so an admin session stays valid
@@ -177,7 +173,7 @@ def scenario(monkeypatch, caplog):
         mock.add(responses.POST, re.compile(re.escape(CO_BASE) + ".*"), status=204)
         mock.add_callback(responses.POST, HOOK_URL, callback=_echo_5xx)
         for message in Message.objects.filter(direction=MessageDirection.OUTBOUND, status=MessageStatus.PENDING):
-            outbox.message_deliver(message_id=message.id)
+            outbox.messages_deliver(message_ids=[message.id])
         sent = [call.request for call in mock.calls]
     assert any(r.url.startswith(CP_BASE) for r in sent), "nothing reached the provider"
     assert any(r.url == HOOK_URL for r in sent), "the webhook was not called"

@@ -36,7 +36,7 @@ class MessageAdmin(MessageOutboxAdminMixin, ReadOnlyAdmin):
     search_fields = ["=request_id", "=correlation_id"]
     date_hierarchy = "created"
     show_full_result_count = False
-    # sealed_body (the real outbound body, with secrets) is never shown.
+    # sealed_body and sealed_headers (what is sent, with secrets) are never shown.
     fields = [
         "created",
         "completed_at",
@@ -44,7 +44,6 @@ class MessageAdmin(MessageOutboxAdminMixin, ReadOnlyAdmin):
         "message_type",
         "partner",
         "group",
-        "webhook",
         "request_id",
         "correlation_id",
         "status",

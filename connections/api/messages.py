@@ -90,7 +90,7 @@ def messages_for(user):
         return Message.objects.none()
     return (
         Message.objects.filter(Q(partner__owner=user) | Q(partner__isnull=True, group__owner=user))
-        .defer("sealed_body")
+        .defer("sealed_body", "sealed_headers")
         .order_by("-created", "-id")
     )
 

@@ -74,7 +74,7 @@ class MessageRetryView(APIView):
         tags=["outbound"],
     )
     def post(self, request, pk: int):
-        owned = Q(partner__owner=request.user) | Q(webhook__group__owner=request.user)
+        owned = Q(partner__owner=request.user) | Q(partner__isnull=True, group__owner=request.user)
         message = get_object_or_404(Message.objects.filter(owned), pk=pk, direction=MessageDirection.OUTBOUND)
         message = message_retry(message=message)
         return success({"message": OutboundMessageSerializer(message).data})

@@ -1,6 +1,9 @@
 """The pipeline every OSCP 2.0 request to ``/oscp/fp/2.0/<message>`` goes through. Every request
 takes the same steps (``OscpView.post``) and leaves one row in the message log, whatever happens:
 
+Every rule that belongs to one message type comes from its declaration in the registry
+(``connections/oscp/messages.py``); what the message does is its registered ``receive`` handler.
+
 1. ``Authorization`` → the partner (401 no/odd header, 403 unknown/retired token or disabled).
 2. ``X-Request-ID`` required (400); the partner's role may send this message (403).
 3. Same partner and request id already accepted → 204, nothing done twice.
@@ -32,49 +35,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connections import inbound as inbound_services
-from connections.choices import ConnectionState, MessageDirection, MessageStatus, PartnerRole
+from connections.choices import ConnectionState, MessageDirection, MessageStatus
 from connections.lifecycle import partner_is_offline
 from connections.models import Message, Partner
-from connections.selectors import group_for_partner, inbound_request_seen
-from forecasts.choices import ForecastType
+from connections.selectors import inbound_request_seen
 from oscp_platform.crypto import mask
 from oscp_platform.parsing import json_loads_strict, text_problem
 
 from . import serializers as wire
 from .authentication import OscpError, authorization_mask, partner_authenticate
+from .messages import MessageSpec, group_find, handlers_of
 from .serializers import wire_time
 
 logger = logging.getLogger(__name__)
-
-CP, CO = PartnerRole.CAPACITY_PROVIDER, PartnerRole.CAPACITY_OPTIMIZER
-
-# Who may send us what (reference: shared/oscp-2.0.md, "Messages"). Anything else → 403.
-MESSAGE_ROLES: dict[str, set[str]] = {
-    # "either way, both sides": whoever did not start the registration answers with its own.
-    "register": {CP, CO},
-    # CP→FP by the reference; CO→FP too, since "some partners: either way" (Vector starts either).
-    "handshake": {CP, CO},
-    # CO→FP answers our handshake; a CP answers ours when we start one (either-way partners).
-    "handshake_acknowledge": {CP, CO},
-    # "to whoever asked for heartbeats": we ask both kinds of partner in our handshakes.
-    "heartbeat": {CP, CO},
-    # CP→FP limits; CO→FP only OPTIMUM (enforced in ForecastView).
-    "update_group_capacity_forecast": {CP, CO},
-    # CO→FP, relayed to the CP. A CP never asks us to adjust: it answers with a new forecast.
-    "adjust_group_capacity_forecast": {CO},
-    # Relayed from a CO to the CP; a CP has nothing to be non-compliant with towards us.
-    "group_capacity_compliance_error": {CO},
-    # FP→CP and CO→FP (relayed to the CP); a CP does not report measurements to us.
-    "update_group_measurements": {CO},
-    # FP→CO (Vector: FP→CP); a CO may report its assets to us, relayed to the CP. Never from a CP.
-    "update_asset_measurements": {CO},
-}
-OPTIMIZER_FORECAST_TYPES = {ForecastType.OPTIMUM}
-
-# What an offline partner may still send: what brings the connection back, and heartbeats (recorded;
-# they do not bring it back). A forecast from it would be applied with no handshake behind it, and
-# groups stay on their fallback limits until a handshake and then a new forecast (forecasts app).
-OFFLINE_ALLOWED = {"register", "handshake", "handshake_acknowledge", "heartbeat"}
 
 SECRET_HEADERS = {"proxy-authorization", "cookie", "apikey", "x-api-key", "x-access-token"}
 MAX_SEGMENTS = 1000
@@ -110,7 +83,9 @@ def _exception_handler(exc, context):
 
 @dataclass
 class Inbound:
-    """One request on its way through the pipeline; becomes a message log row."""
+    """One request on its way through the pipeline; becomes a message log row. Handlers read the
+    validated ``data``, the ``partner``, the ``group`` and the ids; they may add ``deviations``
+    (recorded on the log row)."""
 
     message_type: str
     headers: dict
@@ -186,8 +161,8 @@ def _segment_headers(request) -> tuple[int, int] | None:
 
 
 class OscpView(APIView):
-    """The pipeline every OSCP message goes through; subclasses name the message, its wire
-    serializer and what to do with valid data (``process``, inside the transaction)."""
+    """The pipeline every OSCP message goes through, driven by the message's declaration
+    (``spec``); ``alias`` is the path it was reached at when that is another spelling."""
 
     authentication_classes: list = []
     permission_classes: list = []
@@ -195,9 +170,12 @@ class OscpView(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _JsonOnly
 
-    message_type: str
-    serializer_class: type[serializers.Serializer]
-    group_scoped = True
+    spec: MessageSpec
+    alias: str = ""
+
+    @property
+    def message_type(self) -> str:
+        return self.spec.type.value
 
     def get_exception_handler(self):
         return _exception_handler
@@ -232,11 +210,11 @@ class OscpView(APIView):
         if len(inbound.request_id) > 128:
             inbound.request_id = inbound.request_id[:128]
             raise OscpError(400, "X-Request-ID must be at most 128 characters.")
-        if caller.partner.role not in MESSAGE_ROLES[self.message_type]:
+        if caller.partner.role not in self.spec.senders:
             raise OscpError(403, f"A {caller.partner.get_role_display()} may not send {self.message_type}.")
         if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
             return self.duplicate(inbound)
-        if self.message_type not in OFFLINE_ALLOWED and partner_is_offline(caller.partner):
+        if not self.spec.offline_allowed and partner_is_offline(caller.partner):
             raise OscpError(403, _OFFLINE.format(message=self.message_type, since=_offline_since(caller.partner)))
 
         raw = self.raw_body(request, inbound)
@@ -248,9 +226,13 @@ class OscpView(APIView):
         try:
             with transaction.atomic():
                 message = inbound.log(status=MessageStatus.ACCEPTED, http_status=204)
-                self.process(inbound, message)
+                if self.alias:
+                    inbound.deviations.append(f"received at {self.alias}")
+                handlers_of(self.message_type).receive(inbound, message)
                 message.duration_ms = inbound.elapsed_ms()
-                message.save(update_fields=["duration_ms"])
+                if inbound.deviations:
+                    message.error = "Accepted with deviations: " + "; ".join(inbound.deviations)
+                message.save(update_fields=["duration_ms", "error"])
         except inbound_services.PartnerNotRegistered as exc:
             raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
         except IntegrityError:
@@ -282,8 +264,8 @@ class OscpView(APIView):
         segment = _segment_headers(request)
         if segment is None:
             return raw
-        if self.message_type == "register":
-            raise OscpError(400, "register cannot be segmented.")
+        if not self.spec.segmentable:
+            raise OscpError(400, f"{self.message_type} cannot be segmented.")
         index, count = segment
         try:
             joined = inbound_services.segment_store(
@@ -314,35 +296,41 @@ class OscpView(APIView):
         return body
 
     def body_for_log(self, body):
-        """What the message log keeps of the body: secrets masked."""
-        return body
-
-    def serializer_context(self, inbound: Inbound) -> dict:
-        return {"partner": inbound.partner, "deviations": inbound.deviations}
+        """What the message log keeps of the body: the declared secret fields masked; text that
+        could not be parsed is not kept when the message carries secrets."""
+        if not self.spec.secret_fields:
+            return body
+        if not isinstance(body, dict):
+            return None
+        return {k: mask(v) if k in self.spec.secret_fields and isinstance(v, str) else v for k, v in body.items()}
 
     def validate(self, inbound: Inbound, payload: dict) -> None:
-        serializer = self.serializer_class(data=payload, context=self.serializer_context(inbound))
+        context = {"partner": inbound.partner, "deviations": inbound.deviations}
+        serializer = self.spec.serializer(data=payload, context=context)
         if not serializer.is_valid():
             raise OscpError(400, wire.errors_message(serializer.errors))
         inbound.data = serializer.validated_data
-        if self.group_scoped:
+        if self.spec.group_scoped:
             inbound.group = self.group_resolve(inbound)
             if not inbound.group.enabled:
                 raise OscpError(404, f"group_id: group {inbound.group.identifier!r} is disabled.")
 
     def group_resolve(self, inbound: Inbound):
+        """The body's ``group_id`` among the partner's groups (another partner's group answers
+        exactly like an unknown one); without one, the message's ``find_group`` handler."""
+        find_group = handlers_of(self.message_type).find_group
+        if "group_id" not in inbound.data and find_group is not None:
+            return find_group(inbound)
         identifier = inbound.data["group_id"]
-        group = group_for_partner(partner=inbound.partner, identifier=identifier)
+        group = group_find(partner=inbound.partner, identifier=identifier)
         if group is None:
             raise OscpError(404, f"group_id: unknown group {identifier!r}.")
         return group
 
-    def process(self, inbound: Inbound, message: Message) -> None:
-        raise NotImplementedError
 
-
-def oscp_schema(view_cls):
-    """OpenAPI for a protocol endpoint: its wire body in, 204 or ``{"message"}`` out."""
+def oscp_view(spec: MessageSpec) -> type[OscpView]:
+    """The endpoint class of one message, with its own OpenAPI description: its wire body in, 204
+    or ``{"message"}`` out."""
     error = OpenApiResponse(ErrorSerializer)
     headers = [
         OpenApiParameter(
@@ -359,14 +347,26 @@ def oscp_schema(view_cls):
     ]
     decorator = extend_schema(
         tags=["OSCP 2.0"],
-        request=view_cls.serializer_class,
+        request=spec.serializer,
         parameters=headers,
         responses={204: None, 400: error, 401: error, 403: error, 404: error, 501: error},
-        description=(view_cls.__doc__ or "").strip(),
+        description=spec.doc,
     )
 
     def post(self, request, *args, **kwargs):
         return OscpView.post(self, request, *args, **kwargs)
 
-    view_cls.post = decorator(post)  # a function per view, so each keeps its own schema
-    return view_cls
+    name = "".join(part.title() for part in spec.type.value.split("_")) + "View"
+    return type(name, (OscpView,), {"spec": spec, "__doc__": spec.doc, "post": decorator(post)})
+
+
+def relay_to_provider(inbound: Inbound) -> Message:
+    """The same message type and body (normalised: UTC times) to the group's Capacity Provider,
+    keeping the sender's request and correlation ids so both ends can match it."""
+    return inbound_services.message_relay_to_provider(
+        group=inbound.group,
+        message_type=inbound.message_type,
+        body=wire.wire_dump(inbound.data),
+        request_id=inbound.request_id,
+        correlation_id=inbound.correlation_id,
+    )

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from forecasts.choices import BlockUnit, ForecastType, PhaseIndicator
+from connections.choices import BlockUnit, ForecastType, MeasurementStyle, PhaseIndicator
 from oscp_platform.parsing import utc
 
 ENERGY_UNITS = ("WH", "KWH")
@@ -131,6 +131,38 @@ class ForecastSerializer(serializers.Serializer):
     forecasted_blocks = ForecastedBlockSerializer(many=True, allow_empty=False)
 
 
+# RequiredBehaviour.measurement_configuration on the wire ↔ the management names kept on a partner.
+WIRE_STYLES = {MeasurementStyle.CONTINUOUS: "CONTINUOUS", MeasurementStyle.INTERMITTENT: "INTERMITTENT"}
+STYLE_NAMES = {wire: str(name) for name, wire in WIRE_STYLES.items()}
+
+
+def behaviour_wire(*, heartbeat_interval=None, measurement_configuration=None) -> dict:
+    """A ``required_behaviour`` as we send it: whole seconds as integers, each configuration
+    once (wire names, or the management names ``Continuous``/``Intermittent``); what is None is
+    left out."""
+    wire: dict = {}
+    if heartbeat_interval is not None:
+        whole = float(heartbeat_interval).is_integer()
+        wire["heartbeat_interval"] = int(heartbeat_interval) if whole else heartbeat_interval
+    if measurement_configuration is not None:
+        styles = [WIRE_STYLES.get(style, str(style).upper()) for style in measurement_configuration]
+        wire["measurement_configuration"] = list(dict.fromkeys(styles))
+    return wire
+
+
+def behaviour_settings(behaviour: dict, settings: dict) -> dict:
+    """A received (validated) ``required_behaviour`` into a partner's ``settings`` (management
+    names: ``heartbeatSeconds``, ``measurementStyles``)."""
+    stored = dict(settings or {})
+    interval = behaviour.get("heartbeat_interval")
+    if interval is None:
+        stored.pop("heartbeatSeconds", None)
+    else:
+        stored["heartbeatSeconds"] = math.ceil(interval)
+    stored["measurementStyles"] = [STYLE_NAMES[v] for v in behaviour.get("measurement_configuration", [])]
+    return stored
+
+
 class RequiredBehaviourSerializer(serializers.Serializer):
     heartbeat_interval = NumberField(required=False, allow_null=True, min_value=1)
     measurement_configuration = serializers.ListField(
@@ -208,11 +240,17 @@ class EnergyMeasurementSerializer(serializers.Serializer):
     initial_measure_time = OscpDateTimeField(required=False)
 
     def validate(self, attrs):
-        if self.context.get("intermittent_required") and "initial_measure_time" not in attrs:
+        if _intermittent_required(self.context.get("partner")) and "initial_measure_time" not in attrs:
             raise serializers.ValidationError(
                 {"initial_measure_time": "Required: we asked for INTERMITTENT measurements."}
             )
         return attrs
+
+
+def _intermittent_required(partner) -> bool:
+    """We asked the partner for INTERMITTENT measurements only: each needs initial_measure_time."""
+    styles = (partner.required_measurement_styles or []) if partner is not None else []
+    return MeasurementStyle.INTERMITTENT in styles and MeasurementStyle.CONTINUOUS not in styles
 
 
 class InstantaneousMeasurementSerializer(serializers.Serializer):

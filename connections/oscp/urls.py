@@ -1,32 +1,17 @@
-"""OSCP 2.0 protocol endpoints, mounted at /oscp/fp/2.0/ (all POST, JSON, 204 on success)."""
+"""OSCP 2.0 protocol endpoints, mounted at /oscp/fp/2.0/ (all POST, JSON, 204 on success): each
+message at its path and at the other spellings its declaration lists (the log records which)."""
 
 from django.urls import path
 
-from . import views
+from .messages import MESSAGES
+from .views import VIEWS
 
 app_name = "oscp"
 
 urlpatterns = [
-    path("register", views.RegisterView.as_view(), name="register"),
-    path("handshake", views.HandshakeView.as_view(), name="handshake"),
-    path("handshake_acknowledge", views.HandshakeAcknowledgeView.as_view(), name="handshake_acknowledge"),
-    # Spellings seen in the field (pyoscp and others); the log records which one was used.
-    path(
-        "handshake_acknowledgment",
-        views.HandshakeAcknowledgeView.as_view(alias="handshake_acknowledgment"),
-        name="handshake_acknowledgment",
-    ),
-    path(
-        "handshake_acknowledgement",
-        views.HandshakeAcknowledgeView.as_view(alias="handshake_acknowledgement"),
-        name="handshake_acknowledgement",
-    ),
-    path("heartbeat", views.HeartbeatView.as_view(), name="heartbeat"),
-    path("update_group_capacity_forecast", views.ForecastView.as_view(), name="update_group_capacity_forecast"),
-    path("adjust_group_capacity_forecast", views.AdjustForecastView.as_view(), name="adjust_group_capacity_forecast"),
-    path(
-        "group_capacity_compliance_error", views.ComplianceErrorView.as_view(), name="group_capacity_compliance_error"
-    ),
-    path("update_group_measurements", views.GroupMeasurementsView.as_view(), name="update_group_measurements"),
-    path("update_asset_measurements", views.AssetMeasurementsView.as_view(), name="update_asset_measurements"),
+    path(spec.path, VIEWS[message_type].as_view(), name=spec.path) for message_type, spec in MESSAGES.items()
+] + [
+    path(alias, VIEWS[message_type].as_view(alias=alias), name=alias)
+    for message_type, spec in MESSAGES.items()
+    for alias in spec.aliases
 ]

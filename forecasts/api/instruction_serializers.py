@@ -15,7 +15,12 @@ from rest_framework import serializers
 
 from connections.choices import PartnerRole
 from connections.models import Partner
-from connections.oscp.serializers import ComplianceErrorSerializer, ForecastSerializer, HandshakeSerializer
+from connections.oscp.serializers import (
+    ComplianceErrorSerializer,
+    ForecastSerializer,
+    HandshakeSerializer,
+    behaviour_wire,
+)
 from groups.models import CapacityGroup
 from oscp_platform.api import TimestampField
 from oscp_platform.parsing import json_loads_strict
@@ -119,19 +124,6 @@ def _param_error(name: str, text) -> serializers.ValidationError:
     return serializers.ValidationError({"params": {name: text if isinstance(text, dict) else [text]}})
 
 
-def _behaviour_wire(behaviour: dict | None) -> dict | None:
-    """Validated ``required_behaviour`` back to the wire (whole seconds as integers)."""
-    if behaviour is None:
-        return None
-    wire: dict = {}
-    interval = behaviour.get("heartbeat_interval")
-    if interval is not None:
-        wire["heartbeat_interval"] = int(interval) if float(interval).is_integer() else interval
-    if "measurement_configuration" in behaviour:
-        wire["measurement_configuration"] = list(behaviour["measurement_configuration"])
-    return wire
-
-
 class InstructionAddSerializer(serializers.Serializer):
     topic = serializers.CharField(help_text=f"Must be {INSTRUCTION_TOPIC} (given by the URL in /instr/add/{{topic}}).")
     nodeId = serializers.IntegerField(min_value=1, help_text="The node the instruction is associated with.")
@@ -188,7 +180,8 @@ class InstructionAddSerializer(serializers.Serializer):
         if body.get("group_id", group.identifier) != group.identifier:
             raise _param_error("msg", {"group_id": [f'Must be the group in cgIdentifier ("{group.identifier}").']})
         if action == InstructionAction.HANDSHAKE:
-            body["required_behaviour"] = _behaviour_wire(body.get("required_behaviour"))
+            behaviour = body.get("required_behaviour")
+            body["required_behaviour"] = None if behaviour is None else behaviour_wire(**behaviour)
         return body
 
     def _forecast(self, *, group: CapacityGroup, correlation_id: str) -> Forecast:

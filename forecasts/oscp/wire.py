@@ -1,13 +1,9 @@
 """OSCP wire form of the forecast messages this app sends (adjustments, compliance errors and
 forwarded forecasts when the received body is not at hand)."""
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
-
-def wire_time(value: datetime) -> str:
-    """RFC 3339 in UTC with ``Z`` (strict in what we send)."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+from connections.oscp.serializers import wire_time
 
 
 def wire_blocks(blocks: list[dict]) -> list[dict]:

@@ -78,7 +78,10 @@ TEMPLATES = [
 _DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db_url_config(_DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Persistent connections: a gunicorn worker or a Celery worker process handles one request or
+# task at a time, so one kept connection each is all a pool would give; health-checked on reuse.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server, worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
@@ -160,8 +163,15 @@ OSCP_HTTP_CONNECT_TIMEOUT = env.float("OSCP_HTTP_CONNECT_TIMEOUT", default=5.0)
 OSCP_HTTP_READ_TIMEOUT = env.float("OSCP_HTTP_READ_TIMEOUT", default=15.0)
 # Heartbeats we send announce offline_mode_at = now + this multiple of the negotiated interval.
 OSCP_OFFLINE_MULTIPLIER = env.float("OSCP_OFFLINE_MULTIPLIER", default=2.0)
-# Seconds between runs of the heartbeat dispatcher and the offline check.
-OSCP_HEARTBEAT_DISPATCH_SECONDS = env.float("OSCP_HEARTBEAT_DISPATCH_SECONDS", default=5.0)
+# Seconds between runs of the heartbeat dispatcher and the offline check: a heartbeat leaves at
+# most this long after it is due.
+OSCP_HEARTBEAT_DISPATCH_SECONDS = env.float("OSCP_HEARTBEAT_DISPATCH_SECONDS", default=1.0)
+# Partners whose heartbeats are written in one transaction (one INSERT, one schedule UPDATE).
+OSCP_HEARTBEAT_BATCH = env.int("OSCP_HEARTBEAT_BATCH", default=1000)
+# Outbound messages per broker task: claimed in one statement, recorded in one statement.
+OSCP_OUTBOX_BATCH = env.int("OSCP_OUTBOX_BATCH", default=50)
+# Sends in flight at once per worker process (threads over kept-alive HTTP connections).
+OSCP_SEND_CONCURRENCY = env.int("OSCP_SEND_CONCURRENCY", default=8)
 # How long an outbound message may keep being retried before it is dead.
 OSCP_MESSAGE_DEADLINE_SECONDS = env.int("OSCP_MESSAGE_DEADLINE_SECONDS", default=24 * 3600)
 # Outbox retries: exponential backoff from this base (seconds, with jitter), capped.

@@ -13,6 +13,7 @@ from responses import matchers
 from connections import client
 from connections.choices import RequestIdHeaderPolicy
 from forecasts.models import EnvelopeSubscription
+from forecasts.services import webhook_enqueue, webhook_signature
 from tests.connections.factories import CapacityProviderFactory
 from tests.groups.factories import CapacityGroupFactory
 
@@ -216,10 +217,11 @@ def test_secrets_never_reach_logs_or_error_texts(token_partner, make_message, ca
 
 
 @responses.activate
-def test_webhook_is_signed_with_hmac_of_the_raw_body(make_message):
+def test_webhook_is_signed_with_hmac_of_the_raw_body(db):
     group = CapacityGroupFactory()
     hook = EnvelopeSubscription.objects.create(group=group, url="https://tool.example.com/hook", secret="hook-secret-1")
-    message = make_message(None, "envelope_changed", {"group": "g-1", "limit": 5}, webhook=hook)
+    message = webhook_enqueue(subscription=hook, group=group, body={"group": "g-1", "limit": 5})
+    message.refresh_from_db()
     responses.post("https://tool.example.com/hook", status=200)
 
     delivery = client.message_post(message=message)
@@ -229,7 +231,7 @@ def test_webhook_is_signed_with_hmac_of_the_raw_body(make_message):
     assert sent.headers["X-Signature"] == f"sha256={expected}"
     assert sent.headers["X-Request-ID"] == message.request_id
     assert json.loads(sent.body) == {"group": "g-1", "limit": 5}
-    assert expected not in json.dumps(delivery.headers)
+    assert expected not in json.dumps(delivery.headers) and expected not in json.dumps(message.headers)
 
 
 @responses.activate
@@ -243,4 +245,4 @@ def test_missing_token_is_a_permanent_error(db, make_message):
 def test_signature_is_hex_hmac_sha256():
     body = b'{"a": 1}'
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert client.webhook_signature("s3cret", body) == f"sha256={expected}"
+    assert webhook_signature("s3cret", body) == f"sha256={expected}"

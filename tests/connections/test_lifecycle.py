@@ -10,7 +10,7 @@ from django.urls import reverse
 from connections.choices import ConnectionState, MessageStatus, RegistrationStatus
 from connections.models import InboundToken, Message
 from connections.outbound import partner_handshake_start, partner_register
-from connections.outbox import message_deliver
+from connections.outbox import messages_deliver
 from connections.selectors import partner_for_token
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 
@@ -44,7 +44,7 @@ def test_our_register_refused_for_good_fails_and_its_token_never_works(provider,
     message = partner_register(partner=provider)
     responses.post("https://cp.example.com/oscp/cp/2.0/register", status=401, json={"message": "bad token"})
     with django_capture_on_commit_callbacks(execute=True):
-        message_deliver(message_id=message.id)
+        messages_deliver(message_ids=[message.id])
 
     message.refresh_from_db()
     provider.refresh_from_db()

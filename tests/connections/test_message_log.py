@@ -9,7 +9,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from connections.models import Message
-from connections.services import outbox_enqueue
+from connections.outbox import outbox_enqueue
 from connections.tasks import messages_prune
 from tests.connections.conftest import block
 from tests.connections.factories import CapacityProviderFactory

@@ -2,7 +2,6 @@
 manual retry."""
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 import responses
@@ -29,22 +28,16 @@ def partner(db):
 
 
 @pytest.fixture
-def queued():
-    """Task ids queued (on commit) by the outbox: [(message_id, countdown)]."""
+def queued(monkeypatch):
+    """Message ids published to the broker by the outbox (on commit): [(message_id, countdown)]."""
     calls = []
-    with (
-        mock.patch("connections.tasks.message_send.delay", side_effect=lambda mid: calls.append((mid, 0))),
-        mock.patch(
-            "connections.tasks.message_send.apply_async",
-            side_effect=lambda args, countdown=0: calls.append((args[0], countdown)),
-        ),
-    ):
-        yield calls
+    monkeypatch.setattr(outbox, "broker_publish", lambda ids, countdown=0: calls.extend((i, countdown) for i in ids))
+    return calls
 
 
 def deliver(message, capture):
     with capture(execute=True):
-        outbox.message_deliver(message_id=message.id)
+        outbox.messages_deliver(message_ids=[message.id])
     message.refresh_from_db()
     return message
 
@@ -123,11 +116,11 @@ def test_a_sent_or_not_yet_due_message_is_not_sent_again(partner, make_message, 
 @responses.activate
 def test_an_outcome_for_a_superseded_attempt_is_ignored(partner, make_message):
     message = make_message(partner)
-    claimed, attempt = outbox._claim(message.id)
+    [claimed], _ = outbox._claim([message.id], timezone.now())
     message.refresh_from_db()
-    message.attempts = attempt + 1  # the sweeper gave it to another worker meanwhile
+    message.attempts = claimed.attempts + 1  # the sweeper gave it to another worker meanwhile
     message.save()
-    outbox._record(message.id, attempt, delivery=outbox.client.Delivery(url="x", status=204), error="", retry=False)
+    outbox._record([outbox.Outcome(claimed, outbox.client.Delivery(url="x", status=204))], timezone.now())
     message.refresh_from_db()
     assert message.status == MessageStatus.SENDING
 

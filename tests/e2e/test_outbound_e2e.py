@@ -15,7 +15,8 @@ from rest_framework.authtoken.models import Token
 from connections.choices import ConnectionState, MessageStatus, PartnerRole, RegistrationStatus
 from connections.models import Message, Partner
 from connections.outbound import partner_handshake_start
-from connections.services import inbound_token_issue, outbox_enqueue
+from connections.outbox import outbox_enqueue
+from connections.services import inbound_token_issue
 from tests.connections.factories import CapacityProviderFactory, UserFactory
 from tests.groups.factories import CapacityGroupFactory
 from tests.support.peer import Reply

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from connections.services import outbox_enqueue
+from connections.outbox import outbox_enqueue
 from tests.connections.factories import CapacityProviderFactory
 from tests.support.peer import Reply
 

@@ -162,7 +162,7 @@ def test_self_check_skips_amp_limits(group, receive):
 
 def test_measurement_reports_task_records_a_breach(group, receive):
     """The measurements side hands each reported period to the check through a Celery task."""
-    from measurements.tasks import compliance_check as task
+    from forecasts.tasks import compliance_check as task
 
     receive(group, "CONSUMPTION", blocks(capacity=10), request_id="cp-8")
     task(group.id, T0.isoformat(), (T0 + Q).isoformat(), 12.0)

@@ -65,14 +65,15 @@ def test_change_in_force_queues_one_signed_delivery_per_subscription(group, rece
     at_time(T0)
     receive(group, "CONSUMPTION", blocks(capacity=10))
     [row] = webhook_rows()
-    assert row.webhook == subscription and row.partner is None and row.status == "pending"
+    assert row.url == subscription.url and row.partner is None and row.status == "pending"
     envelope = row.body["envelope"]
     assert row.body["event"] == "envelope_changed"
     assert (envelope["microgridId"], envelope["mode"], envelope["importLimits"][0]["value"]) == ("mg-7", "normal", 10.0)
     assert "oscp" not in json.dumps(row.body).lower() and secret not in json.dumps(row.body)
-    # What the outbox signs: HMAC-SHA256 of the body with the subscription's secret.
-    signature = hmac.new(subscription.secret.encode(), json.dumps(row.body).encode(), hashlib.sha256).hexdigest()
-    assert len(signature) == 64
+    # What goes out: the body's exact bytes, signed with HMAC-SHA256 of the subscription's secret.
+    assert json.loads(row.sealed_body) == row.body
+    signature = hmac.new(secret.encode(), row.sealed_body.encode(), hashlib.sha256).hexdigest()
+    assert json.loads(row.sealed_headers) == {"X-Signature": f"sha256={signature}"}
 
 
 def test_no_delivery_when_the_envelope_in_force_does_not_change(group, receive, at_time):

@@ -25,10 +25,6 @@ def add_reading():
 
 
 @pytest.fixture(autouse=True)
-def queued_sends(monkeypatch):
+def queued_sends(published):
     """Outbox sends queued on commit, recorded instead of reaching a broker."""
-    from connections import tasks
-
-    queued = []
-    monkeypatch.setattr(tasks.message_send, "delay", lambda message_id: queued.append(message_id))
-    return queued
+    return published

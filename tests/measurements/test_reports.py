@@ -235,9 +235,9 @@ def test_dispatcher_queues_only_closed_periods_of_enabled_groups(
     live_cursor = ReportCursor.objects.get(group=live)
     assert live_cursor.last_period_end == T0
     with django_capture_on_commit_callbacks(execute=True):
-        assert report_cursors_dispatch(now=END + 29 * timedelta(seconds=1)) == []
+        assert tasks.reports_queue(now=END + 29 * timedelta(seconds=1)) == []
     with django_capture_on_commit_callbacks(execute=True):
-        due = report_cursors_dispatch(now=END + 30 * timedelta(seconds=1))
+        due = tasks.reports_queue(now=END + 30 * timedelta(seconds=1))
 
     assert due == [live_cursor.id]
     assert queued == [live_cursor.id]
@@ -260,16 +260,15 @@ def test_a_period_change_is_followed(add_reading):
 
 @pytest.mark.django_db
 def test_capacity_provider_reports_feed_the_compliance_check(
-    add_reading, monkeypatch, django_capture_on_commit_callbacks
+    add_reading, published, django_capture_on_commit_callbacks
 ):
-    checks = []
-    monkeypatch.setattr(tasks.compliance_check, "delay", lambda *args: checks.append(args))
     group = CapacityGroupFactory()
     charge(add_reading, AssetFactory(group=group), wh_per_minute=100)  # 1.5 kWh in 15 minutes
 
     with django_capture_on_commit_callbacks(execute=True):
         report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
 
+    checks = [call.args for call in published if call.name == "forecasts.compliance_check"]
     assert checks == [(group.id, T0.isoformat(), END.isoformat(), pytest.approx(6.0))]
 
 
