@@ -193,9 +193,13 @@ def test_heartbeats_at_the_negotiated_interval(peer, real_worker):
         settings={"heartbeatSeconds": 2},
     )
     beats = peer.wait_for("heartbeat", count=4, timeout=15)
-    gaps = [b.received_at - a.received_at for a, b in zip(beats, beats[1:], strict=False)]
-    print("heartbeat gaps (s):", [round(g, 2) for g in gaps])
-    assert all(1.8 <= gap <= 2 + DISPATCH_SECONDS + 0.7 for gap in gaps), gaps
+    # The schedule keeps its phase (the k-th heartbeat is due k intervals after the first), so a
+    # late one is not followed by a later one: each arrives at most a dispatch period (and the
+    # send) after its place on the grid, and the heartbeats never drift.
+    start = beats[0].received_at
+    offsets = [beat.received_at - start - 2 * k for k, beat in enumerate(beats)]
+    print("heartbeat offsets from the 2 s grid (s):", [round(o, 2) for o in offsets])
+    assert all(-DISPATCH_SECONDS - 0.2 <= offset <= DISPATCH_SECONDS + 0.7 for offset in offsets), offsets
     for beat in beats:
         ahead = _time(beat.body["offline_mode_at"]).timestamp() - beat.received_at
         assert 3 <= ahead <= 4.1  # 2 x interval, minus the time on the wire
@@ -322,4 +326,6 @@ def test_two_workers_never_send_the_same_heartbeat_twice(peer, worker_factory):
         announced = [_time(m.body["offline_mode_at"]) for m in partner.messages.filter(message_type="heartbeat")]
         announced.sort()
         gaps = [(b - a).total_seconds() for a, b in zip(announced, announced[1:], strict=False)]
-        assert announced and all(gap >= 1 for gap in gaps), gaps  # never two within one interval
+        # Never two for one slot of the schedule: a heartbeat dispatched twice would be ~0 s after
+        # the other; on the 1 s grid they come a second apart, give or take a dispatch's jitter.
+        assert announced and all(gap >= 0.7 for gap in gaps), gaps
