@@ -2,7 +2,7 @@
 
 import hashlib
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
@@ -33,10 +33,6 @@ def oauth_access_token_find(*, token: str):
         .filter(token_checksum=checksum)
         .first()
     )
-
-
-def partners_of(*, owner, role: str) -> QuerySet[Partner]:
-    return Partner.objects.filter(owner=owner, role=role)
 
 
 def group_for_partner(*, partner: Partner, identifier: str):

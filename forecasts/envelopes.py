@@ -195,12 +195,6 @@ def schedule_pieces(
     return pieces
 
 
-def offline_cutover(*, sources: list[Source], offline_since: datetime) -> datetime:
-    """When received blocks stop applying after the sender went offline at ``offline_since``."""
-    _, carried = in_force_blocks(sources, offline_since)
-    return min((b.end for b in carried), default=offline_since)
-
-
 def gap_pieces(
     covered: list[tuple[datetime, datetime]],
     *,

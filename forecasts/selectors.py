@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from connections.choices import ConnectionState
 from groups.choices import GroupMode
@@ -216,13 +216,6 @@ def mode_decide(*, envelope: dict, offline_since: datetime | None, provider_name
     if received:
         return GroupMode.NORMAL, "a received block covers now"
     return GroupMode.FORECAST_GAP, "no received block covers now"
-
-
-def groups_for_binding(*, owner, microgrid_id: str, node_id: int | None = None) -> QuerySet[CapacityGroup]:
-    groups = CapacityGroup.objects.filter(owner=owner, microgrid_id=microgrid_id)
-    if node_id is not None:
-        groups = groups.filter(node_id=node_id)
-    return groups
 
 
 def group_forecast_stale(*, group: CapacityGroup, now: datetime) -> bool | None:
