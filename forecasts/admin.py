@@ -10,6 +10,8 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from oscp_platform.admin import ReadOnlyAdmin
+
 from . import charts, compliance, selectors
 from .models import (
     AdjustmentRequest,
@@ -35,14 +37,6 @@ def _group_change_url(group) -> str:
         return reverse("admin:groups_capacitygroup_change", args=[group.pk])
     except NoReverseMatch:
         return "#"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ForecastBlockInline(admin.TabularInline):

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from connections.choices import PartnerRole
+from oscp_platform.history import history_by
 
 from .choices import Audience
 from .models import Asset, CapacityGroup
@@ -55,12 +56,6 @@ def _assign(instance, values: dict[str, Any], allowed: Collection[str]) -> None:
         setattr(instance, field, value)
 
 
-def _history_by(instance, actor, reason: str) -> None:
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        instance._history_user = actor
-    instance._change_reason = reason
-
-
 def _group_check(group: CapacityGroup) -> None:
     """The partners of a group belong to its owner and play the right role."""
     errors = {}
@@ -104,7 +99,7 @@ def group_create(
         GROUP_CONFIG_FIELDS,
     )
     _group_check(group)
-    _history_by(group, actor, "created")
+    history_by(group, actor, "created")
     _save_unique(group, "identifier", "A capacity group with this identifier already exists.")
     return group
 
@@ -114,7 +109,7 @@ def group_update(*, group: CapacityGroup, actor: AbstractBaseUser | None = None,
     """Set the given configuration fields (the management API passes all of them: full replace)."""
     _assign(group, changes, GROUP_CONFIG_FIELDS)
     _group_check(group)
-    _history_by(group, actor, "updated")
+    history_by(group, actor, "updated")
     _save_unique(group, "identifier", "A capacity group with this identifier already exists.")
     return group
 
@@ -124,7 +119,7 @@ def group_delete(*, group: CapacityGroup, actor: AbstractBaseUser | None = None)
     """Delete a group with its assets, forecasts and subscriptions."""
     for asset in group.assets.all():
         asset_delete(asset=asset, actor=actor)
-    _history_by(group, actor, "deleted")
+    history_by(group, actor, "deleted")
     group.delete()
 
 
@@ -159,7 +154,7 @@ def asset_create(
     }
     _assign(asset, values, ASSET_CONFIG_FIELDS)
     _asset_check(asset)
-    _history_by(asset, actor, "created")
+    history_by(asset, actor, "created")
     _save_unique(asset, "identifier", "An asset with this identifier already exists in the group.")
     return asset
 
@@ -169,12 +164,12 @@ def asset_update(*, asset: Asset, actor: AbstractBaseUser | None = None, **chang
     """Set the given configuration fields (the management API passes all of them: full replace)."""
     _assign(asset, changes, ASSET_CONFIG_FIELDS)
     _asset_check(asset)
-    _history_by(asset, actor, "updated")
+    history_by(asset, actor, "updated")
     _save_unique(asset, "identifier", "An asset with this identifier already exists in the group.")
     return asset
 
 
 @transaction.atomic
 def asset_delete(*, asset: Asset, actor: AbstractBaseUser | None = None) -> None:
-    _history_by(asset, actor, "deleted")
+    history_by(asset, actor, "deleted")
     asset.delete()
