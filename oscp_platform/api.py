@@ -13,6 +13,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .errors import errors_message
 from .parsing import utc
 
 TIMESTAMP_HELP = "UTC timestamp, e.g. 2022-09-08 22:54:31.746647Z"
@@ -82,26 +83,6 @@ def success(data=None, status=200, headers=None) -> Response:
     return Response({"success": True, "data": data}, status=status, headers=headers)
 
 
-def _flatten(detail, prefix="") -> list[tuple[str, str]]:
-    if isinstance(detail, dict):
-        items = []
-        for key, value in detail.items():
-            if isinstance(key, int):  # a list's errors keyed by the index of each bad item
-                items += _flatten(value, f"{prefix}[{key}]")
-                continue
-            name = key if key != "non_field_errors" else ""
-            items += _flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
-        return items
-    if isinstance(detail, list):
-        if all(not isinstance(d, (dict, list)) for d in detail):
-            return [(prefix, str(d)) for d in detail]
-        items = []
-        for index, value in enumerate(detail):
-            items += _flatten(value, f"{prefix}[{index}]")
-        return items
-    return [(prefix, str(detail))]
-
-
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -112,8 +93,7 @@ def exception_handler(exc, context):
         return None
     body = {"success": False}
     if isinstance(exc, exceptions.ValidationError):
-        problems = _flatten(exc.detail)
-        body["message"] = "; ".join(f"{field}: {text}" if field else text for field, text in problems)
+        body["message"] = errors_message(exc.detail)
         body["errors"] = exc.detail
     else:
         body["message"] = str(exc.detail) if hasattr(exc, "detail") else str(exc)
