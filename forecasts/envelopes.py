@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from .choices import BlockUnit, EnvelopePhase, EnvelopeReason, EnvelopeUnit, PhaseIndicator
+from groups.choices import Phase
+
+from .choices import BlockUnit, EnvelopeReason, EnvelopeUnit, PhaseIndicator
 
 SIX_PLACES = Decimal("0.000001")
 
 PHASES = {
-    PhaseIndicator.ALL: EnvelopePhase.ALL,
-    PhaseIndicator.ONE: EnvelopePhase.A,
-    PhaseIndicator.TWO: EnvelopePhase.B,
-    PhaseIndicator.THREE: EnvelopePhase.C,
-    PhaseIndicator.UNKNOWN: EnvelopePhase.UNKNOWN,
+    PhaseIndicator.ALL: Phase.ALL,
+    PhaseIndicator.ONE: Phase.A,
+    PhaseIndicator.TWO: Phase.B,
+    PhaseIndicator.THREE: Phase.C,
+    PhaseIndicator.UNKNOWN: Phase.UNKNOWN,
 }
 
 
@@ -217,7 +219,7 @@ def gap_pieces(
     if cursor < end:
         gaps.append((cursor, end))
     return [
-        Piece(a, b, EnvelopePhase.ALL, EnvelopeUnit.KW, Decimal(value).quantize(SIX_PLACES), reason, None, rule)
+        Piece(a, b, Phase.ALL, EnvelopeUnit.KW, Decimal(value).quantize(SIX_PLACES), reason, None, rule)
         for a, b in gaps
         if a < b
     ]
