@@ -1,6 +1,10 @@
 """What every management API endpoint shares: the SolarUser response envelope
-(``{"success": true, "data": ...}``), error bodies that name each bad field, timestamps in the
-``2022-09-08 22:54:31.746647Z`` form, and paging."""
+(``{"success": true, "data": ...}``, built only by ``response_envelope``; not to be confused with
+operating envelopes), paging with ``?offset=&max=``, error bodies that name each bad field,
+timestamps in the ``2022-09-08 22:54:31.746647Z`` form, and the schema of all of these.
+
+The viewset and router are in ``oscp_platform.viewsets``: DRF's generic views import the paginator
+from this module, so this module imports none of them."""
 
 from datetime import UTC, datetime
 
@@ -62,7 +66,16 @@ class TimestampFieldSchema(OpenApiSerializerFieldExtension):
         return {"type": "string", "description": TIMESTAMP_HELP, "example": "2022-09-08 22:54:31.746647Z"}
 
 
-class EnvelopePagination(LimitOffsetPagination):
+# --- The response envelope: {"success": true, "data": ...} -------------------------------------
+
+
+def response_envelope(data=None, *, status: int = 200, headers: dict | None = None) -> Response:
+    """A management API success response: ``data`` in the SolarUser response envelope. Every
+    success body is built here (``schema_postprocess`` shows it in the schema)."""
+    return Response({"success": True, "data": data}, status=status, headers=headers)
+
+
+class ResponseEnvelopePagination(LimitOffsetPagination):
     """``?offset=&max=`` as SolarUser pages; ``data`` stays the plain list, the total is in the
     ``X-Total-Count`` header."""
 
@@ -71,16 +84,27 @@ class EnvelopePagination(LimitOffsetPagination):
     max_limit = 1000
 
     def get_paginated_response(self, data):
-        response = Response(data)
-        response["X-Total-Count"] = str(self.count)
-        return response
+        return response_envelope(data, headers={"X-Total-Count": str(self.count)})
 
     def get_paginated_response_schema(self, schema):
         return schema
 
 
-def success(data=None, status=200, headers=None) -> Response:
-    return Response({"success": True, "data": data}, status=status, headers=headers)
+# ``list`` (paged) and ``retrieve`` of DRF's generic views, answered in the response envelope (no
+# docstring: it would become the description of every view using it in the schema).
+class ResponseEnvelopeMixin:
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if page is None:
+            return response_envelope(self.get_serializer(queryset, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return response_envelope(self.get_serializer(self.get_object()).data)
+
+
+# --- Errors: {"success": false, "message": ...} -------------------------------------------------
 
 
 def exception_handler(exc, context):
@@ -125,16 +149,10 @@ _ERROR_CODES = {
 }
 
 
-def _is_envelope(schema: dict, components: dict) -> bool:
-    if "$ref" in schema:
-        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
-    return "success" in schema.get("properties", {})
-
-
 def schema_postprocess(result, generator, request, public):
     """Every management API response is wrapped in ``{"success": true, "data": ...}`` and every
-    error is ``{"success": false, "message", ...}``: say so in the schema for the operations whose
-    views do not declare it themselves (lists paged by DRF, generic views)."""
+    error is ``{"success": false, "message", ...}`` (``response_envelope``, ``exception_handler``):
+    say so in the schema, where views declare only what ``data`` holds."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("ApiError", _ERROR_SCHEMA)
     error_ref = {"$ref": "#/components/schemas/ApiError"}
@@ -147,7 +165,7 @@ def schema_postprocess(result, generator, request, public):
             responses = operation["responses"]
             for code, response in responses.items():
                 content = response.get("content", {}).get("application/json")
-                if code.startswith("2") and content and not _is_envelope(content.get("schema", {}), components):
+                if code.startswith("2") and content:  # views declare what data holds
                     content["schema"] = {
                         "type": "object",
                         "properties": {"success": {"type": "boolean"}, "data": content.get("schema", {})},

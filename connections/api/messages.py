@@ -8,7 +8,7 @@ from rest_framework import generics, serializers
 
 from connections.choices import MessageDirection, MessageStatus
 from connections.models import Message
-from oscp_platform.api import TIMESTAMP_HELP, TimestampField, success, timestamp_parse
+from oscp_platform.api import TIMESTAMP_HELP, ResponseEnvelopeMixin, TimestampField, timestamp_parse
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -96,27 +96,17 @@ def messages_for(user):
 
 
 @extend_schema(tags=["Messages"], summary="List the message log (newest first)")
-class MessageListView(generics.ListAPIView):
+class MessageListView(ResponseEnvelopeMixin, generics.ListAPIView):
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
 
     def get_queryset(self):
         return messages_for(self.request.user)
 
-    def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        response = success(self.get_serializer(page, many=True).data)
-        response["X-Total-Count"] = str(self.paginator.count)
-        return response
-
 
 @extend_schema(tags=["Messages"], summary="View one message log row")
-class MessageDetailView(generics.RetrieveAPIView):
+class MessageDetailView(ResponseEnvelopeMixin, generics.RetrieveAPIView):
     serializer_class = MessageSerializer
 
     def get_queryset(self):
         return messages_for(self.request.user)
-
-    def retrieve(self, request, *args, **kwargs):
-        return success(self.get_serializer(self.get_object()).data)

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field, inline_ser
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from oscp_platform.api import TimestampField, success
+from oscp_platform.api import TimestampField, response_envelope
 
 from ..choices import MessageDirection
 from ..models import Message, Partner
@@ -48,7 +48,7 @@ def _partner(request, role: str, pk: int) -> Partner:
 
 def _acted(partner: Partner, message: Message):
     partner.refresh_from_db()
-    return success(PartnerActionSerializer({"partner": partner, "message": message}).data)
+    return response_envelope(PartnerActionSerializer({"partner": partner, "message": message}).data)
 
 
 _action_schema = extend_schema(request=None, responses={200: PartnerActionSerializer}, tags=["outbound"])
@@ -77,4 +77,4 @@ class MessageRetryView(APIView):
         owned = Q(partner__owner=request.user) | Q(webhook__group__owner=request.user)
         message = get_object_or_404(Message.objects.filter(owned), pk=pk, direction=MessageDirection.OUTBOUND)
         message = message_retry(message=message)
-        return success({"message": OutboundMessageSerializer(message).data})
+        return response_envelope({"message": OutboundMessageSerializer(message).data})

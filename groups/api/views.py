@@ -4,7 +4,7 @@ import django_filters
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 
-from connections.api.base import EnvelopeViewSet, envelope
+from oscp_platform.viewsets import ResponseEnvelopeViewSet
 
 from ..choices import AssetCategory, Audience, GroupMode
 from ..models import Asset, CapacityGroup
@@ -46,23 +46,23 @@ _DELETED = {204: OpenApiResponse(description="Deleted; empty body.")}
     list=extend_schema(
         summary="List Capacity Groups",
         description="The groups of your account; `data` is the list, the total in `X-Total-Count`.",
-        responses=envelope(CapacityGroupSerializer, many=True),
+        responses=CapacityGroupSerializer(many=True),
     ),
     create=extend_schema(
         summary="Create a Capacity Group",
         request=CapacityGroupSerializer,
-        responses={201: envelope(CapacityGroupSerializer)},
+        responses={201: CapacityGroupSerializer},
     ),
-    retrieve=extend_schema(summary="View a Capacity Group", responses=envelope(CapacityGroupSerializer)),
+    retrieve=extend_schema(summary="View a Capacity Group", responses=CapacityGroupSerializer),
     update=extend_schema(
         summary="Update a Capacity Group",
         description="A complete configuration must be given: it replaces the stored one.",
         request=CapacityGroupSerializer,
-        responses=envelope(CapacityGroupSerializer),
+        responses=CapacityGroupSerializer,
     ),
     destroy=extend_schema(summary="Delete a Capacity Group (and its assets)", responses=_DELETED),
 )
-class CapacityGroupViewSet(EnvelopeViewSet):
+class CapacityGroupViewSet(ResponseEnvelopeViewSet):
     queryset = CapacityGroup.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = CapacityGroupSerializer
     filterset_class = CapacityGroupFilter
@@ -92,21 +92,19 @@ class CapacityGroupViewSet(EnvelopeViewSet):
     list=extend_schema(
         summary="List Assets",
         description="The assets of your account; `data` is the list, the total in `X-Total-Count`.",
-        responses=envelope(AssetSerializer, many=True),
+        responses=AssetSerializer(many=True),
     ),
-    create=extend_schema(
-        summary="Create an Asset", request=AssetSerializer, responses={201: envelope(AssetSerializer)}
-    ),
-    retrieve=extend_schema(summary="View an Asset", responses=envelope(AssetSerializer)),
+    create=extend_schema(summary="Create an Asset", request=AssetSerializer, responses={201: AssetSerializer}),
+    retrieve=extend_schema(summary="View an Asset", responses=AssetSerializer),
     update=extend_schema(
         summary="Update an Asset",
         description="A complete configuration must be given: it replaces the stored one.",
         request=AssetSerializer,
-        responses=envelope(AssetSerializer),
+        responses=AssetSerializer,
     ),
     destroy=extend_schema(summary="Delete an Asset", responses=_DELETED),
 )
-class AssetViewSet(EnvelopeViewSet):
+class AssetViewSet(ResponseEnvelopeViewSet):
     queryset = Asset.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = AssetSerializer
     filterset_class = AssetFilter
@@ -131,10 +129,10 @@ class AssetViewSet(EnvelopeViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="List the Assets of a Capacity Group",
-        responses=envelope(AssetSerializer, many=True),
+        responses=AssetSerializer(many=True),
     ),
 )
-class GroupAssetViewSet(EnvelopeViewSet):
+class GroupAssetViewSet(ResponseEnvelopeViewSet):
     """``capacity-groups/{groupId}/assets``: another account's group (or none) is a 404."""
 
     queryset = Asset.objects.none()
