@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from connections.choices import ConnectionState
 from groups.choices import GroupMode
@@ -13,7 +13,7 @@ from oscp_platform.api import timestamp_format
 
 from .choices import EnvelopeReason, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Piece, Source, gap_pieces
-from .models import Envelope, EnvelopeState, Forecast, ForecastBlock
+from .models import Envelope, EnvelopeState, EnvelopeSubscription, Forecast, ForecastBlock, Instruction
 
 # Which received schedules feed which quantity: (normal kinds, fallback kinds).
 QUANTITY_TYPES = {
@@ -242,3 +242,13 @@ def forecast_in_force(*, group: CapacityGroup, at: datetime) -> Forecast | None:
         .first()
     )
     return row.forecast if row else None
+
+
+def subscription_list(*, user) -> QuerySet[EnvelopeSubscription]:
+    """The envelope webhook subscriptions of ``user``'s groups."""
+    return EnvelopeSubscription.objects.filter(group__owner=user)
+
+
+def instruction_list(*, user) -> QuerySet[Instruction]:
+    """The instructions ``user``'s account gave."""
+    return Instruction.objects.filter(owner=user)

@@ -1,13 +1,13 @@
 """Management API: the message log (``GET .../oscp/messages``), scoped to the caller's partners."""
 
 import django_filters
-from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from connections.choices import MessageDirection, MessageStatus
 from connections.models import Message
+from connections.selectors import message_list
 from oscp_platform.api import TIMESTAMP_HELP, ResponseEnvelopeMixin, TimestampField, timestamp_parse
 
 
@@ -85,14 +85,9 @@ class MessageFilter(django_filters.FilterSet):
 
 
 def messages_for(user):
-    """Rows of the user's partners, and webhook deliveries of the user's groups."""
     if not user.is_authenticated:  # schema generation
         return Message.objects.none()
-    return (
-        Message.objects.filter(Q(partner__owner=user) | Q(partner__isnull=True, group__owner=user))
-        .defer("sealed_body")
-        .order_by("-created", "-id")
-    )
+    return message_list(user=user)
 
 
 @extend_schema(tags=["Messages"], summary="List the message log (newest first)")

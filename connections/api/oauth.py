@@ -15,6 +15,7 @@ from oscp_platform.api import response_envelope
 
 from ..models import InboundOAuthClient, Partner
 from ..oauth import partner_oauth_client_issue, partner_oauth_client_revoke
+from ..selectors import partner_list
 from .outbound import Timestamp
 
 
@@ -48,7 +49,7 @@ class PartnerOAuthClientView(APIView):
     role: str = ""
 
     def _partner(self, request, pk: int) -> Partner:
-        return get_object_or_404(Partner, pk=pk, role=self.role, owner=request.user)
+        return get_object_or_404(partner_list(user=request.user, role=self.role), pk=pk)
 
     @extend_schema(
         summary="Issue OAuth client credentials for the partner to call us",

@@ -7,6 +7,7 @@ from oscp_platform.viewsets import Conflict, ResponseEnvelopeViewSet
 
 from ..choices import ConnectionState, PartnerRole, RegistrationStatus
 from ..models import Partner
+from ..selectors import partner_list
 from ..services import PartnerInUse, partner_create, partner_delete, partner_update
 from .serializers import PartnerCreatedSerializer, PartnerSerializer
 
@@ -62,7 +63,7 @@ class PartnerViewSet(ResponseEnvelopeViewSet):
     field_names = {"base_url": "baseUrl", "oscp_version": "oscpVersion", "service_props": "serviceProps"}
 
     def get_queryset(self):
-        return Partner.objects.filter(owner=self.request.user, role=self.role)
+        return partner_list(user=self.request.user, role=self.role)
 
     def perform_create(self, serializer) -> dict:
         partner, token = partner_create(

@@ -14,7 +14,7 @@ from oscp_platform.api import response_envelope
 from oscp_platform.parsing import StrictJSONParser
 
 from ..instructions import instruction_add
-from ..models import Instruction
+from ..selectors import instruction_list
 from .instruction_serializers import (
     InstructionAddSerializer,
     InstructionQuerySerializer,
@@ -68,6 +68,6 @@ class InstructionDetailView(APIView):
         query = InstructionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         instruction = get_object_or_404(
-            Instruction.objects.select_related("message"), id=query.validated_data["id"], owner=request.user
+            instruction_list(user=request.user).select_related("message"), id=query.validated_data["id"]
         )
         return response_envelope(InstructionSerializer(instruction).data)

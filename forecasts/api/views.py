@@ -10,6 +10,7 @@ from rest_framework import generics
 from rest_framework.exceptions import NotFound, ValidationError
 
 from groups.models import CapacityGroup
+from groups.selectors import group_list
 from oscp_platform.api import ResponseEnvelopeMixin, ResponseEnvelopePagination, response_envelope
 
 from .. import compliance, selectors, services
@@ -40,7 +41,7 @@ def _schema_only(view) -> bool:
 
 
 def _owned_group(request, group_id) -> CapacityGroup:
-    return get_object_or_404(CapacityGroup.objects.select_related("capacity_provider"), id=group_id, owner=request.user)
+    return get_object_or_404(group_list(user=request.user).select_related("capacity_provider"), id=group_id)
 
 
 class EnvelopeView(generics.GenericAPIView):
@@ -55,7 +56,7 @@ class EnvelopeView(generics.GenericAPIView):
         query = EnvelopeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        groups = CapacityGroup.objects.filter(owner=request.user)
+        groups = group_list(user=request.user)
         if params.get("groupId"):
             groups = groups.filter(id=params["groupId"])
         if params.get("microgridId"):
@@ -87,7 +88,7 @@ class SubscriptionListView(ResponseEnvelopeMixin, generics.ListCreateAPIView):
     def get_queryset(self) -> QuerySet[EnvelopeSubscription]:
         if _schema_only(self):
             return EnvelopeSubscription.objects.none()
-        return EnvelopeSubscription.objects.filter(group__owner=self.request.user).order_by("id")
+        return selectors.subscription_list(user=self.request.user).order_by("id")
 
     @extend_schema(responses={201: SubscriptionCreatedSerializer})
     def post(self, request, *args, **kwargs):
@@ -105,7 +106,7 @@ class SubscriptionDetailView(ResponseEnvelopeMixin, generics.RetrieveUpdateDestr
     def get_queryset(self) -> QuerySet[EnvelopeSubscription]:
         if _schema_only(self):
             return EnvelopeSubscription.objects.none()
-        return EnvelopeSubscription.objects.filter(group__owner=self.request.user)
+        return selectors.subscription_list(user=self.request.user)
 
     def update(self, request, *args, **kwargs):
         subscription = self.get_object()

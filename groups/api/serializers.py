@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connections.choices import PartnerRole
-from connections.models import Partner
+from connections.selectors import partner_list
 from oscp_platform.api import TimestampField
 
 from ..choices import (
@@ -19,7 +19,8 @@ from ..choices import (
     Phase,
     StatisticType,
 )
-from ..models import Asset, CapacityGroup
+from ..models import Asset
+from ..selectors import group_list
 
 ENERGY_UNITS = [MeasurementUnit.WH, MeasurementUnit.KWH]
 
@@ -51,15 +52,15 @@ class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
 
 
 def _providers(user):
-    return Partner.objects.filter(owner=user, role=PartnerRole.CAPACITY_PROVIDER)
+    return partner_list(user=user, role=PartnerRole.CAPACITY_PROVIDER)
 
 
 def _optimizers(user):
-    return Partner.objects.filter(owner=user, role=PartnerRole.CAPACITY_OPTIMIZER)
+    return partner_list(user=user, role=PartnerRole.CAPACITY_OPTIMIZER)
 
 
 def _groups(user):
-    return CapacityGroup.objects.filter(owner=user)
+    return group_list(user=user)
 
 
 def _fallback_limit(source: str, direction: str) -> serializers.DecimalField:

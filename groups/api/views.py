@@ -8,6 +8,7 @@ from oscp_platform.viewsets import ResponseEnvelopeViewSet
 
 from ..choices import AssetCategory, Audience, GroupMode
 from ..models import Asset, CapacityGroup
+from ..selectors import asset_list, group_list
 from ..services import asset_create, asset_delete, asset_update, group_create, group_delete, group_update
 from .serializers import AssetSerializer, CapacityGroupSerializer
 
@@ -75,7 +76,7 @@ class CapacityGroupViewSet(ResponseEnvelopeViewSet):
     }
 
     def get_queryset(self):
-        return CapacityGroup.objects.filter(owner=self.request.user)
+        return group_list(user=self.request.user)
 
     def perform_create(self, serializer) -> dict:
         group = group_create(owner=self.request.user, actor=self.request.user, **serializer.validated_data)
@@ -113,7 +114,7 @@ class AssetViewSet(ResponseEnvelopeViewSet):
     field_names = {"group": "capacityGroupId", "node_id": "nodeId", "source_id": "sourceId"}
 
     def get_queryset(self):
-        return Asset.objects.filter(group__owner=self.request.user).select_related("group")
+        return asset_list(user=self.request.user)
 
     def perform_create(self, serializer) -> dict:
         asset = asset_create(actor=self.request.user, **serializer.validated_data)
@@ -141,10 +142,10 @@ class GroupAssetViewSet(ResponseEnvelopeViewSet):
     http_method_names = ["get", "head", "options"]
 
     def get_queryset(self):
-        return Asset.objects.filter(group__owner=self.request.user).select_related("group")
+        return asset_list(user=self.request.user)
 
     def list(self, request, *args, **kwargs):
-        get_object_or_404(CapacityGroup.objects.filter(owner=request.user), pk=kwargs["groupId"])
+        get_object_or_404(group_list(user=request.user), pk=kwargs["groupId"])
         return super().list(request, *args, **kwargs)
 
     def filter_queryset(self, queryset):

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from groups.models import CapacityGroup
+from groups.selectors import group_list
 from oscp_platform.api import response_envelope, timestamp_format
 from oscp_platform.parsing import StrictJSONParser
 
@@ -54,7 +54,7 @@ class ReportSendView(APIView):
         summary="(Re)send the group's measurement report for one period to an audience.",
     )
     def post(self, request, group_id: int):
-        group = get_object_or_404(CapacityGroup, id=group_id, owner=request.user)
+        group = get_object_or_404(group_list(user=request.user), id=group_id)
         serializer = ReportSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message, report = report_send(
