@@ -1,6 +1,6 @@
 """Writes on capacity groups and their assets (management API and admin share these)."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -56,20 +56,44 @@ def _assign(instance, values: dict[str, Any], allowed: Collection[str]) -> None:
         setattr(instance, field, value)
 
 
-def _group_check(group: CapacityGroup) -> None:
-    """The partners of a group belong to its owner and play the right role."""
+GROUP_PARTNER_ROLES = {
+    "capacity_provider": (PartnerRole.CAPACITY_PROVIDER, "Capacity Provider"),
+    "capacity_optimizer": (PartnerRole.CAPACITY_OPTIMIZER, "Capacity Optimizer"),
+}
+
+
+def group_config_validate(*, owner_id: int | None, config: Mapping[str, Any], group_id: int | None = None) -> None:
+    """The rules of a capacity group's configuration, whoever writes it (API, admin, tasks). Raise
+    a ValidationError naming each bad field (model field names; the API shows its own names).
+
+    ``config`` may lack fields (a form whose fields did not validate: nothing to check there);
+    ``owner_id`` None (not chosen yet) skips the rules that need the owner. ``group_id`` is the
+    group being changed, None for a new one."""
     errors = {}
-    provider = group.capacity_provider
-    if provider.owner_id != group.owner_id or provider.role != PartnerRole.CAPACITY_PROVIDER:
-        errors["capacity_provider"] = "Must be a Capacity Provider of the group's owner."
-    optimizer = group.capacity_optimizer
-    if optimizer is not None:
-        if optimizer.owner_id != group.owner_id or optimizer.role != PartnerRole.CAPACITY_OPTIMIZER:
-            errors["capacity_optimizer"] = "Must be a Capacity Optimizer of the group's owner."
-        elif not group.capacity_optimizer_measurement_period:
+    for field, (role, label) in GROUP_PARTNER_ROLES.items():
+        partner = config.get(field)
+        foreign = owner_id is not None and partner is not None and partner.owner_id != owner_id
+        if partner is not None and (partner.role != role or foreign):
+            errors[field] = f"Must be a {label} of the group's owner."
+    if config.get("capacity_optimizer") is not None and "capacity_optimizer" not in errors:
+        if not config.get("capacity_optimizer_measurement_period"):
             errors["capacity_optimizer_measurement_period"] = "Required when the group has a Capacity Optimizer."
+    for field in ("fallback_import_kw", "fallback_export_kw"):
+        value = config.get(field)
+        if value is not None and value < 0:
+            errors[field] = "Must not be negative."
+    identifier = config.get("identifier")
+    if owner_id is not None and identifier:
+        taken = CapacityGroup.objects.filter(owner_id=owner_id, identifier=identifier).exclude(pk=group_id)
+        if taken.exists():
+            errors["identifier"] = f"A capacity group with identifier {identifier!r} already exists."
     if errors:
         raise ValidationError(errors)
+
+
+def _group_check(group: CapacityGroup) -> None:
+    config = {field: getattr(group, field) for field in GROUP_CONFIG_FIELDS}
+    group_config_validate(owner_id=group.owner_id, config=config, group_id=group.pk)
 
 
 def _save_unique(instance, field: str, message: str) -> None:

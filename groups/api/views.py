@@ -73,6 +73,8 @@ class CapacityGroupViewSet(ResponseEnvelopeViewSet):
         "capacity_provider": "capacityProviderId",
         "capacity_optimizer": "capacityOptimizerId",
         "capacity_optimizer_measurement_period": "capacityOptimizerMeasurementPeriod",
+        "fallback_import_kw": "fallbackImportKw",
+        "fallback_export_kw": "fallbackExportKw",
     }
 
     def get_queryset(self):
