@@ -173,7 +173,7 @@ def test_group_page_shows_its_operation_and_last_reports(admin_client, django_as
     from django.utils import timezone
 
     from forecasts.services import forecast_receive
-    from measurements.models import ReportCursor
+    from tests.measurements.factories import ReportCursorFactory
 
     group = CapacityGroupFactory()
     now = timezone.now().replace(microsecond=0)
@@ -187,10 +187,8 @@ def test_group_page_shows_its_operation_and_last_reports(admin_client, django_as
         request_id="cp-1",
         received_at=now,
     )
-    ReportCursor.objects.create(
+    ReportCursorFactory(
         group=group,
-        audience="CapacityProvider",
-        period="FifteenMinute",
         last_period_end=now - timedelta(minutes=3),
         next_due_at=now + timedelta(minutes=12),
         last_outcome="queued",
