@@ -72,23 +72,7 @@ class AssetInline(admin.TabularInline):
 class CapacityGroupAdminForm(forms.ModelForm):
     class Meta:
         model = CapacityGroup
-        fields = [
-            "owner",
-            "name",
-            "identifier",
-            "enabled",
-            "capacity_provider",
-            "capacity_provider_measurement_period",
-            "capacity_optimizer",
-            "capacity_optimizer_measurement_period",
-            "microgrid_id",
-            "node_id",
-            "fallback_import_kw",
-            "fallback_export_kw",
-            "report_zero_when_no_data",
-            "combined_asset_id",
-            "report_compliance_breaches",
-        ]
+        fields = ["owner", *GROUP_CONFIG_FIELDS]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -14,23 +14,21 @@ from oscp_platform.history import history_by
 from .choices import Audience
 from .models import Asset, CapacityGroup
 
-GROUP_CONFIG_FIELDS = frozenset(
-    {
-        "name",
-        "identifier",
-        "capacity_provider",
-        "capacity_provider_measurement_period",
-        "capacity_optimizer",
-        "capacity_optimizer_measurement_period",
-        "enabled",
-        "microgrid_id",
-        "node_id",
-        "fallback_import_kw",
-        "fallback_export_kw",
-        "report_zero_when_no_data",
-        "combined_asset_id",
-        "report_compliance_breaches",
-    }
+GROUP_CONFIG_FIELDS = (
+    "name",
+    "identifier",
+    "enabled",
+    "capacity_provider",
+    "capacity_provider_measurement_period",
+    "capacity_optimizer",
+    "capacity_optimizer_measurement_period",
+    "microgrid_id",
+    "node_id",
+    "fallback_import_kw",
+    "fallback_export_kw",
+    "report_zero_when_no_data",
+    "combined_asset_id",
+    "report_compliance_breaches",
 )
 
 ASSET_CONFIG_FIELDS = (

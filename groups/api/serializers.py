@@ -127,12 +127,6 @@ class CapacityGroupSerializer(serializers.Serializer):
         data["capacityOptimizerMeasurementPeriod"] = data["capacityOptimizerMeasurementPeriod"] or None
         return data
 
-    def validate_identifier(self, value):
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError("This field may not be blank.")
-        return value
-
     def validate(self, attrs):
         attrs["capacity_optimizer_measurement_period"] = attrs.get("capacity_optimizer_measurement_period") or ""
         return attrs
@@ -179,12 +173,6 @@ class AssetSerializer(serializers.Serializer):
         data["instantaneous"] = instance.instantaneous
         data["energy"] = instance.energy
         return data
-
-    def validate_identifier(self, value):
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError("This field may not be blank.")
-        return value
 
     def validate(self, attrs):
         group = attrs["group"]
