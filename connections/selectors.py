@@ -1,7 +1,8 @@
-"""Reads on partners and their credentials."""
+"""Reads on partners, their credentials and the message log."""
 
 import hashlib
 
+from django.db.models import Q, QuerySet
 from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
@@ -31,6 +32,29 @@ def oauth_access_token_find(*, token: str):
         .objects.select_related("application__oscp_client__partner")
         .filter(token_checksum=checksum)
         .first()
+    )
+
+
+def partner_list(*, user, role: str | None = None) -> QuerySet[Partner]:
+    """The partners of ``user``'s account (only those playing ``role`` when given)."""
+    partners = Partner.objects.filter(owner=user)
+    return partners.filter(role=role) if role else partners
+
+
+def message_list(*, user) -> QuerySet[Message]:
+    """The message log of ``user``'s account, newest first: the rows of its partners and the
+    webhook deliveries of its groups (without the sealed body)."""
+    return (
+        Message.objects.filter(Q(partner__owner=user) | Q(partner__isnull=True, group__owner=user))
+        .defer("sealed_body", "sealed_headers")
+        .order_by("-created", "-id")
+    )
+
+
+def outbound_message_list(*, user) -> QuerySet[Message]:
+    """The messages ``user``'s account sent or queued: to its partners, and its groups' webhooks."""
+    return Message.objects.filter(
+        Q(partner__owner=user) | Q(partner__isnull=True, group__owner=user), direction=MessageDirection.OUTBOUND
     )
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
 from oscp_platform.crypto import token_digest, token_generate
+from oscp_platform.history import history_by as _history_by
 
 from .choices import TokenKind
 from .lifecycle import (
@@ -84,12 +85,6 @@ def _partner_assign(partner: Partner, values: dict[str, Any]) -> None:
             # The client secret is kept encrypted in its own column, never among the properties.
             value = {k: v for k, v in (value or {}).items() if k != OAUTH_CLIENT_SECRET}
         setattr(partner, field, value)
-
-
-def _history_by(instance, actor, reason: str) -> None:
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        instance._history_user = actor
-    instance._change_reason = reason
 
 
 def _enabled_apply(partner: Partner, actor, reason: str) -> None:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from groups.panels import PANELS
+from oscp_platform.admin import ReadOnlyAdmin
 
 from . import charts, compliance, selectors
 from .models import (
@@ -37,14 +38,6 @@ def _group_change_url(group) -> str:
         return reverse("admin:groups_capacitygroup_change", args=[group.pk])
     except NoReverseMatch:
         return "#"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class ForecastBlockInline(admin.TabularInline):

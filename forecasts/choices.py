@@ -22,14 +22,6 @@ class Quantity(models.TextChoices):
     OPTIMUM = "optimum"
 
 
-class EnvelopePhase(models.TextChoices):
-    ALL = "All"
-    A = "A"
-    B = "B"
-    C = "C"
-    UNKNOWN = "Unknown"
-
-
 class EnvelopeUnit(models.TextChoices):
     KW = "kW"
     A = "A"

@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from .choices import BlockUnit, EnvelopePhase, EnvelopeReason, EnvelopeUnit, PhaseIndicator
+from groups.choices import Phase
+
+from .choices import BlockUnit, EnvelopeReason, EnvelopeUnit, PhaseIndicator
 
 SIX_PLACES = Decimal("0.000001")
 
 PHASES = {
-    PhaseIndicator.ALL: EnvelopePhase.ALL,
-    PhaseIndicator.ONE: EnvelopePhase.A,
-    PhaseIndicator.TWO: EnvelopePhase.B,
-    PhaseIndicator.THREE: EnvelopePhase.C,
-    PhaseIndicator.UNKNOWN: EnvelopePhase.UNKNOWN,
+    PhaseIndicator.ALL: Phase.ALL,
+    PhaseIndicator.ONE: Phase.A,
+    PhaseIndicator.TWO: Phase.B,
+    PhaseIndicator.THREE: Phase.C,
+    PhaseIndicator.UNKNOWN: Phase.UNKNOWN,
 }
 
 
@@ -195,12 +197,6 @@ def schedule_pieces(
     return pieces
 
 
-def offline_cutover(*, sources: list[Source], offline_since: datetime) -> datetime:
-    """When received blocks stop applying after the sender went offline at ``offline_since``."""
-    _, carried = in_force_blocks(sources, offline_since)
-    return min((b.end for b in carried), default=offline_since)
-
-
 def gap_pieces(
     covered: list[tuple[datetime, datetime]],
     *,
@@ -223,7 +219,7 @@ def gap_pieces(
     if cursor < end:
         gaps.append((cursor, end))
     return [
-        Piece(a, b, EnvelopePhase.ALL, EnvelopeUnit.KW, Decimal(value).quantize(SIX_PLACES), reason, None, rule)
+        Piece(a, b, Phase.ALL, EnvelopeUnit.KW, Decimal(value).quantize(SIX_PLACES), reason, None, rule)
         for a, b in gaps
         if a < b
     ]

@@ -7,6 +7,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from connections.choices import MessageStatus
+from groups.choices import Phase
 from groups.models import CapacityGroup
 from oscp_platform.crypto import EncryptedTextField
 
@@ -14,7 +15,6 @@ from .choices import (
     AdjustmentStatus,
     BlockUnit,
     ComplianceOrigin,
-    EnvelopePhase,
     EnvelopeReason,
     EnvelopeUnit,
     ForecastMessage,
@@ -124,7 +124,7 @@ class Envelope(models.Model):
     microgrid_id = models.CharField(max_length=64, blank=True)
     node_id = models.BigIntegerField(null=True, blank=True)
     quantity = models.CharField(max_length=8, choices=Quantity.choices)
-    phase = models.CharField(max_length=8, choices=EnvelopePhase.choices, default=EnvelopePhase.ALL)
+    phase = models.CharField(max_length=8, choices=Phase.choices, default=Phase.ALL)
     unit = models.CharField(max_length=4, choices=EnvelopeUnit.choices, default=EnvelopeUnit.KW)
     value = models.DecimalField(max_digits=18, decimal_places=6)
     start = models.DateTimeField()

@@ -13,7 +13,7 @@ from oscp_platform.api import timestamp_format
 
 from .choices import EnvelopeReason, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Piece, Source, gap_pieces
-from .models import Envelope, EnvelopeState, Forecast, ForecastBlock
+from .models import Envelope, EnvelopeState, EnvelopeSubscription, Forecast, ForecastBlock, Instruction
 
 # Which received schedules feed which quantity: (normal kinds, fallback kinds).
 QUANTITY_TYPES = {
@@ -218,13 +218,6 @@ def mode_decide(*, envelope: dict, offline_since: datetime | None, provider_name
     return GroupMode.FORECAST_GAP, "no received block covers now"
 
 
-def groups_for_binding(*, owner, microgrid_id: str, node_id: int | None = None) -> QuerySet[CapacityGroup]:
-    groups = CapacityGroup.objects.filter(owner=owner, microgrid_id=microgrid_id)
-    if node_id is not None:
-        groups = groups.filter(node_id=node_id)
-    return groups
-
-
 def group_forecast_stale(*, group: CapacityGroup, now: datetime) -> bool | None:
     """True when the provider's forecast cadence has passed since its last forecast for the group;
     None when the provider declares no cadence."""
@@ -261,3 +254,13 @@ def group_for_correlation(*, partner, correlation_id: str) -> CapacityGroup | No
         .first()
     )
     return forecast.group if forecast else None
+
+
+def subscription_list(*, user) -> QuerySet[EnvelopeSubscription]:
+    """The envelope webhook subscriptions of ``user``'s groups."""
+    return EnvelopeSubscription.objects.filter(group__owner=user)
+
+
+def instruction_list(*, user) -> QuerySet[Instruction]:
+    """The instructions ``user``'s account gave."""
+    return Instruction.objects.filter(owner=user)

@@ -18,6 +18,7 @@ from .services import (
     asset_create,
     asset_delete,
     asset_update,
+    group_config_validate,
     group_create,
     group_delete,
     group_update,
@@ -71,23 +72,7 @@ class AssetInline(admin.TabularInline):
 class CapacityGroupAdminForm(forms.ModelForm):
     class Meta:
         model = CapacityGroup
-        fields = [
-            "owner",
-            "name",
-            "identifier",
-            "enabled",
-            "capacity_provider",
-            "capacity_provider_measurement_period",
-            "capacity_optimizer",
-            "capacity_optimizer_measurement_period",
-            "microgrid_id",
-            "node_id",
-            "fallback_import_kw",
-            "fallback_export_kw",
-            "report_zero_when_no_data",
-            "combined_asset_id",
-            "report_compliance_breaches",
-        ]
+        fields = ["owner", *GROUP_CONFIG_FIELDS]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,18 +85,13 @@ class CapacityGroupAdminForm(forms.ModelForm):
                 self.fields[field].queryset = self.fields[field].queryset.filter(role=role).select_related("owner")
 
     def clean(self):
+        """The service's rules, so that the page shows what the save would refuse."""
         cleaned = super().clean()
         owner = cleaned.get("owner") or (self.instance.owner if self.instance.pk else None)
-        for field in ("capacity_provider", "capacity_optimizer"):
-            partner = cleaned.get(field)
-            if owner is not None and partner is not None and partner.owner_id != owner.pk:
-                self.add_error(field, "Must belong to the group's owner.")
-        if cleaned.get("capacity_optimizer") and not cleaned.get("capacity_optimizer_measurement_period"):
-            self.add_error("capacity_optimizer_measurement_period", "Required when the group has a Capacity Optimizer.")
-        for field in ("fallback_import_kw", "fallback_export_kw"):
-            value = cleaned.get(field)
-            if value is not None and value < 0:
-                self.add_error(field, "Must not be negative.")
+        try:
+            group_config_validate(owner_id=owner.pk if owner else None, config=cleaned, group_id=self.instance.pk)
+        except ValidationError as exc:
+            self.add_error(None, exc)
         return cleaned
 
 

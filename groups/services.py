@@ -1,6 +1,6 @@
 """Writes on capacity groups and their assets (management API and admin share these)."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -9,27 +9,26 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from connections.choices import PartnerRole
+from oscp_platform.history import history_by
 
 from .choices import Audience
 from .models import Asset, CapacityGroup
 
-GROUP_CONFIG_FIELDS = frozenset(
-    {
-        "name",
-        "identifier",
-        "capacity_provider",
-        "capacity_provider_measurement_period",
-        "capacity_optimizer",
-        "capacity_optimizer_measurement_period",
-        "enabled",
-        "microgrid_id",
-        "node_id",
-        "fallback_import_kw",
-        "fallback_export_kw",
-        "report_zero_when_no_data",
-        "combined_asset_id",
-        "report_compliance_breaches",
-    }
+GROUP_CONFIG_FIELDS = (
+    "name",
+    "identifier",
+    "enabled",
+    "capacity_provider",
+    "capacity_provider_measurement_period",
+    "capacity_optimizer",
+    "capacity_optimizer_measurement_period",
+    "microgrid_id",
+    "node_id",
+    "fallback_import_kw",
+    "fallback_export_kw",
+    "report_zero_when_no_data",
+    "combined_asset_id",
+    "report_compliance_breaches",
 )
 
 ASSET_CONFIG_FIELDS = (
@@ -55,26 +54,44 @@ def _assign(instance, values: dict[str, Any], allowed: Collection[str]) -> None:
         setattr(instance, field, value)
 
 
-def _history_by(instance, actor, reason: str) -> None:
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        instance._history_user = actor
-    instance._change_reason = reason
+GROUP_PARTNER_ROLES = {
+    "capacity_provider": (PartnerRole.CAPACITY_PROVIDER, "Capacity Provider"),
+    "capacity_optimizer": (PartnerRole.CAPACITY_OPTIMIZER, "Capacity Optimizer"),
+}
+
+
+def group_config_validate(*, owner_id: int | None, config: Mapping[str, Any], group_id: int | None = None) -> None:
+    """The rules of a capacity group's configuration, whoever writes it (API, admin, tasks). Raise
+    a ValidationError naming each bad field (model field names; the API shows its own names).
+
+    ``config`` may lack fields (a form whose fields did not validate: nothing to check there);
+    ``owner_id`` None (not chosen yet) skips the rules that need the owner. ``group_id`` is the
+    group being changed, None for a new one."""
+    errors = {}
+    for field, (role, label) in GROUP_PARTNER_ROLES.items():
+        partner = config.get(field)
+        foreign = owner_id is not None and partner is not None and partner.owner_id != owner_id
+        if partner is not None and (partner.role != role or foreign):
+            errors[field] = f"Must be a {label} of the group's owner."
+    if config.get("capacity_optimizer") is not None and "capacity_optimizer" not in errors:
+        if not config.get("capacity_optimizer_measurement_period"):
+            errors["capacity_optimizer_measurement_period"] = "Required when the group has a Capacity Optimizer."
+    for field in ("fallback_import_kw", "fallback_export_kw"):
+        value = config.get(field)
+        if value is not None and value < 0:
+            errors[field] = "Must not be negative."
+    identifier = config.get("identifier")
+    if owner_id is not None and identifier:
+        taken = CapacityGroup.objects.filter(owner_id=owner_id, identifier=identifier).exclude(pk=group_id)
+        if taken.exists():
+            errors["identifier"] = f"A capacity group with identifier {identifier!r} already exists."
+    if errors:
+        raise ValidationError(errors)
 
 
 def _group_check(group: CapacityGroup) -> None:
-    """The partners of a group belong to its owner and play the right role."""
-    errors = {}
-    provider = group.capacity_provider
-    if provider.owner_id != group.owner_id or provider.role != PartnerRole.CAPACITY_PROVIDER:
-        errors["capacity_provider"] = "Must be a Capacity Provider of the group's owner."
-    optimizer = group.capacity_optimizer
-    if optimizer is not None:
-        if optimizer.owner_id != group.owner_id or optimizer.role != PartnerRole.CAPACITY_OPTIMIZER:
-            errors["capacity_optimizer"] = "Must be a Capacity Optimizer of the group's owner."
-        elif not group.capacity_optimizer_measurement_period:
-            errors["capacity_optimizer_measurement_period"] = "Required when the group has a Capacity Optimizer."
-    if errors:
-        raise ValidationError(errors)
+    config = {field: getattr(group, field) for field in GROUP_CONFIG_FIELDS}
+    group_config_validate(owner_id=group.owner_id, config=config, group_id=group.pk)
 
 
 def _save_unique(instance, field: str, message: str) -> None:
@@ -104,7 +121,7 @@ def group_create(
         GROUP_CONFIG_FIELDS,
     )
     _group_check(group)
-    _history_by(group, actor, "created")
+    history_by(group, actor, "created")
     _save_unique(group, "identifier", "A capacity group with this identifier already exists.")
     return group
 
@@ -114,7 +131,7 @@ def group_update(*, group: CapacityGroup, actor: AbstractBaseUser | None = None,
     """Set the given configuration fields (the management API passes all of them: full replace)."""
     _assign(group, changes, GROUP_CONFIG_FIELDS)
     _group_check(group)
-    _history_by(group, actor, "updated")
+    history_by(group, actor, "updated")
     _save_unique(group, "identifier", "A capacity group with this identifier already exists.")
     return group
 
@@ -124,7 +141,7 @@ def group_delete(*, group: CapacityGroup, actor: AbstractBaseUser | None = None)
     """Delete a group with its assets, forecasts and subscriptions."""
     for asset in group.assets.all():
         asset_delete(asset=asset, actor=actor)
-    _history_by(group, actor, "deleted")
+    history_by(group, actor, "deleted")
     group.delete()
 
 
@@ -159,7 +176,7 @@ def asset_create(
     }
     _assign(asset, values, ASSET_CONFIG_FIELDS)
     _asset_check(asset)
-    _history_by(asset, actor, "created")
+    history_by(asset, actor, "created")
     _save_unique(asset, "identifier", "An asset with this identifier already exists in the group.")
     return asset
 
@@ -169,12 +186,12 @@ def asset_update(*, asset: Asset, actor: AbstractBaseUser | None = None, **chang
     """Set the given configuration fields (the management API passes all of them: full replace)."""
     _assign(asset, changes, ASSET_CONFIG_FIELDS)
     _asset_check(asset)
-    _history_by(asset, actor, "updated")
+    history_by(asset, actor, "updated")
     _save_unique(asset, "identifier", "An asset with this identifier already exists in the group.")
     return asset
 
 
 @transaction.atomic
 def asset_delete(*, asset: Asset, actor: AbstractBaseUser | None = None) -> None:
-    _history_by(asset, actor, "deleted")
+    history_by(asset, actor, "deleted")
     asset.delete()

@@ -1,4 +1,5 @@
-"""Management API keys (DRF tokens) in the admin: masked, the new key shown once at creation.
+"""What the admin of every app shares (``ReadOnlyAdmin``), and management API keys (DRF tokens) in
+the admin: masked, the new key shown once at creation.
 
 DRF's own token admin lists every key in full; a staff user with view permission would see the
 keys of every other user."""
@@ -8,6 +9,17 @@ from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from oscp_platform.crypto import mask
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records kept by the platform (message log, forecasts, envelopes, ...): browse, never add or edit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 admin.site.unregister(TokenProxy)
 

@@ -1,6 +1,10 @@
 """What every management API endpoint shares: the SolarUser response envelope
-(``{"success": true, "data": ...}``), error bodies that name each bad field, timestamps in the
-``2022-09-08 22:54:31.746647Z`` form, and paging."""
+(``{"success": true, "data": ...}``, built only by ``response_envelope``; not to be confused with
+operating envelopes), paging with ``?offset=&max=``, error bodies that name each bad field,
+timestamps in the ``2022-09-08 22:54:31.746647Z`` form, and the schema of all of these.
+
+The viewset and router are in ``oscp_platform.viewsets``: DRF's generic views import the paginator
+from this module, so this module imports none of them."""
 
 from datetime import UTC, datetime
 
@@ -13,6 +17,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from .errors import errors_message
 from .parsing import utc
 
 TIMESTAMP_HELP = "UTC timestamp, e.g. 2022-09-08 22:54:31.746647Z"
@@ -61,7 +66,16 @@ class TimestampFieldSchema(OpenApiSerializerFieldExtension):
         return {"type": "string", "description": TIMESTAMP_HELP, "example": "2022-09-08 22:54:31.746647Z"}
 
 
-class EnvelopePagination(LimitOffsetPagination):
+# --- The response envelope: {"success": true, "data": ...} -------------------------------------
+
+
+def response_envelope(data=None, *, status: int = 200, headers: dict | None = None) -> Response:
+    """A management API success response: ``data`` in the SolarUser response envelope. Every
+    success body is built here (``schema_postprocess`` shows it in the schema)."""
+    return Response({"success": True, "data": data}, status=status, headers=headers)
+
+
+class ResponseEnvelopePagination(LimitOffsetPagination):
     """``?offset=&max=`` as SolarUser pages; ``data`` stays the plain list, the total is in the
     ``X-Total-Count`` header."""
 
@@ -70,36 +84,27 @@ class EnvelopePagination(LimitOffsetPagination):
     max_limit = 1000
 
     def get_paginated_response(self, data):
-        response = Response(data)
-        response["X-Total-Count"] = str(self.count)
-        return response
+        return response_envelope(data, headers={"X-Total-Count": str(self.count)})
 
     def get_paginated_response_schema(self, schema):
         return schema
 
 
-def success(data=None, status=200, headers=None) -> Response:
-    return Response({"success": True, "data": data}, status=status, headers=headers)
+# ``list`` (paged) and ``retrieve`` of DRF's generic views, answered in the response envelope (no
+# docstring: it would become the description of every view using it in the schema).
+class ResponseEnvelopeMixin:
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        if page is None:
+            return response_envelope(self.get_serializer(queryset, many=True).data)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return response_envelope(self.get_serializer(self.get_object()).data)
 
 
-def _flatten(detail, prefix="") -> list[tuple[str, str]]:
-    if isinstance(detail, dict):
-        items = []
-        for key, value in detail.items():
-            if isinstance(key, int):  # a list's errors keyed by the index of each bad item
-                items += _flatten(value, f"{prefix}[{key}]")
-                continue
-            name = key if key != "non_field_errors" else ""
-            items += _flatten(value, f"{prefix}.{name}" if prefix and name else (name or prefix))
-        return items
-    if isinstance(detail, list):
-        if all(not isinstance(d, (dict, list)) for d in detail):
-            return [(prefix, str(d)) for d in detail]
-        items = []
-        for index, value in enumerate(detail):
-            items += _flatten(value, f"{prefix}[{index}]")
-        return items
-    return [(prefix, str(detail))]
+# --- Errors: {"success": false, "message": ...} -------------------------------------------------
 
 
 def exception_handler(exc, context):
@@ -112,8 +117,7 @@ def exception_handler(exc, context):
         return None
     body = {"success": False}
     if isinstance(exc, exceptions.ValidationError):
-        problems = _flatten(exc.detail)
-        body["message"] = "; ".join(f"{field}: {text}" if field else text for field, text in problems)
+        body["message"] = errors_message(exc.detail)
         body["errors"] = exc.detail
     else:
         body["message"] = str(exc.detail) if hasattr(exc, "detail") else str(exc)
@@ -145,16 +149,10 @@ _ERROR_CODES = {
 }
 
 
-def _is_envelope(schema: dict, components: dict) -> bool:
-    if "$ref" in schema:
-        schema = components.get(schema["$ref"].rsplit("/", 1)[-1], {})
-    return "success" in schema.get("properties", {})
-
-
 def schema_postprocess(result, generator, request, public):
     """Every management API response is wrapped in ``{"success": true, "data": ...}`` and every
-    error is ``{"success": false, "message", ...}``: say so in the schema for the operations whose
-    views do not declare it themselves (lists paged by DRF, generic views)."""
+    error is ``{"success": false, "message", ...}`` (``response_envelope``, ``exception_handler``):
+    say so in the schema, where views declare only what ``data`` holds."""
     components = result.setdefault("components", {}).setdefault("schemas", {})
     components.setdefault("ApiError", _ERROR_SCHEMA)
     error_ref = {"$ref": "#/components/schemas/ApiError"}
@@ -167,7 +165,7 @@ def schema_postprocess(result, generator, request, public):
             responses = operation["responses"]
             for code, response in responses.items():
                 content = response.get("content", {}).get("application/json")
-                if code.startswith("2") and content and not _is_envelope(content.get("schema", {}), components):
+                if code.startswith("2") and content:  # views declare what data holds
                     content["schema"] = {
                         "type": "object",
                         "properties": {"success": {"type": "boolean"}, "data": content.get("schema", {})},

@@ -4,16 +4,9 @@ from django.contrib import admin
 from django.utils import timezone
 
 from connections.models import Message, MessageSegment
+from oscp_platform.admin import ReadOnlyAdmin
 
 from .outbound import MessageOutboxAdminMixin
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Message)

@@ -1,14 +1,14 @@
 """Management API: the message log (``GET .../oscp/messages``), scoped to the caller's partners."""
 
 import django_filters
-from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from connections.choices import MessageDirection, MessageStatus
 from connections.models import Message
-from oscp_platform.api import TIMESTAMP_HELP, TimestampField, success, timestamp_parse
+from connections.selectors import message_list
+from oscp_platform.api import TIMESTAMP_HELP, ResponseEnvelopeMixin, TimestampField, timestamp_parse
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -85,38 +85,23 @@ class MessageFilter(django_filters.FilterSet):
 
 
 def messages_for(user):
-    """Rows of the user's partners, and webhook deliveries of the user's groups."""
     if not user.is_authenticated:  # schema generation
         return Message.objects.none()
-    return (
-        Message.objects.filter(Q(partner__owner=user) | Q(partner__isnull=True, group__owner=user))
-        .defer("sealed_body", "sealed_headers")
-        .order_by("-created", "-id")
-    )
+    return message_list(user=user)
 
 
 @extend_schema(tags=["Messages"], summary="List the message log (newest first)")
-class MessageListView(generics.ListAPIView):
+class MessageListView(ResponseEnvelopeMixin, generics.ListAPIView):
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
 
     def get_queryset(self):
         return messages_for(self.request.user)
 
-    def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        response = success(self.get_serializer(page, many=True).data)
-        response["X-Total-Count"] = str(self.paginator.count)
-        return response
-
 
 @extend_schema(tags=["Messages"], summary="View one message log row")
-class MessageDetailView(generics.RetrieveAPIView):
+class MessageDetailView(ResponseEnvelopeMixin, generics.RetrieveAPIView):
     serializer_class = MessageSerializer
 
     def get_queryset(self):
         return messages_for(self.request.user)
-
-    def retrieve(self, request, *args, **kwargs):
-        return success(self.get_serializer(self.get_object()).data)

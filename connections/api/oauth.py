@@ -11,11 +11,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from oscp_platform.api import success
+from oscp_platform.api import response_envelope
 
 from ..models import InboundOAuthClient, Partner
 from ..oauth import partner_oauth_client_issue, partner_oauth_client_revoke
-from .base import envelope
+from ..selectors import partner_list
 from .outbound import Timestamp
 
 
@@ -49,7 +49,7 @@ class PartnerOAuthClientView(APIView):
     role: str = ""
 
     def _partner(self, request, pk: int) -> Partner:
-        return get_object_or_404(Partner, pk=pk, role=self.role, owner=request.user)
+        return get_object_or_404(partner_list(user=request.user, role=self.role), pk=pk)
 
     @extend_schema(
         summary="Issue OAuth client credentials for the partner to call us",
@@ -57,17 +57,17 @@ class PartnerOAuthClientView(APIView):
         "grant) to get access tokens for the OSCP endpoints. Any earlier credentials and their access "
         "tokens stop working. `clientSecret` is shown only in this response.",
         request=None,
-        responses={201: envelope(OAuthClientIssuedSerializer)},
+        responses={201: OAuthClientIssuedSerializer},
         tags=["oauth"],
     )
     def post(self, request, pk: int):
         issued = partner_oauth_client_issue(partner=self._partner(request, pk), actor=request.user)
-        return success(OAuthClientIssuedSerializer(issued).data, status=status.HTTP_201_CREATED)
+        return response_envelope(OAuthClientIssuedSerializer(issued).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="View the partner's OAuth client (never the secret)",
         request=None,
-        responses={200: envelope(OAuthClientSerializer), 404: OpenApiResponse(description=_NONE)},
+        responses={200: OAuthClientSerializer, 404: OpenApiResponse(description=_NONE)},
         tags=["oauth"],
     )
     def get(self, request, pk: int):
@@ -75,7 +75,7 @@ class PartnerOAuthClientView(APIView):
         link = InboundOAuthClient.objects.select_related("application").filter(partner=partner).first()
         if link is None:
             raise NotFound(_NONE)
-        return success(OAuthClientSerializer(_shown(link)).data)
+        return response_envelope(OAuthClientSerializer(_shown(link)).data)
 
     @extend_schema(
         summary="Revoke the partner's OAuth client credentials and its access tokens",

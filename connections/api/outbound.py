@@ -1,18 +1,17 @@
 """Management API for what the outbound side starts: register with a partner, start a handshake,
 retry a dead message. Thin views over connections.outbound / connections.outbox services."""
 
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from oscp_platform.api import TimestampField, success
+from oscp_platform.api import TimestampField, response_envelope
 
-from ..choices import MessageDirection
 from ..models import Message, Partner
 from ..outbox import message_retry
+from ..selectors import outbound_message_list, partner_list
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -43,12 +42,12 @@ class PartnerActionSerializer(serializers.Serializer):
 
 
 def _partner(request, role: str, pk: int) -> Partner:
-    return get_object_or_404(Partner, pk=pk, role=role, owner=request.user)
+    return get_object_or_404(partner_list(user=request.user, role=role), pk=pk)
 
 
 def _acted(partner: Partner, message: Message):
     partner.refresh_from_db()
-    return success(PartnerActionSerializer({"partner": partner, "message": message}).data)
+    return response_envelope(PartnerActionSerializer({"partner": partner, "message": message}).data)
 
 
 _action_schema = extend_schema(request=None, responses={200: PartnerActionSerializer}, tags=["outbound"])
@@ -74,7 +73,6 @@ class MessageRetryView(APIView):
         tags=["outbound"],
     )
     def post(self, request, pk: int):
-        owned = Q(partner__owner=request.user) | Q(partner__isnull=True, group__owner=request.user)
-        message = get_object_or_404(Message.objects.filter(owned), pk=pk, direction=MessageDirection.OUTBOUND)
+        message = get_object_or_404(outbound_message_list(user=request.user), pk=pk)
         message = message_retry(message=message)
-        return success({"message": OutboundMessageSerializer(message).data})
+        return response_envelope({"message": OutboundMessageSerializer(message).data})

@@ -1,8 +1,9 @@
 from django.urls import path, re_path
 
+from oscp_platform.viewsets import SlashOptionalRouter
+
 from ..choices import PartnerRole
 from ..outbound import partner_handshake_start, partner_register
-from .base import SlashOptionalRouter
 from .messages import MessageDetailView, MessageListView
 from .oauth import PartnerOAuthClientView
 from .outbound import MessageRetryView, PartnerActionView

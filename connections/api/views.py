@@ -3,10 +3,12 @@
 import django_filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 
+from oscp_platform.viewsets import Conflict, ResponseEnvelopeViewSet
+
 from ..choices import ConnectionState, PartnerRole, RegistrationStatus
 from ..models import Partner
+from ..selectors import partner_list
 from ..services import PartnerInUse, partner_create, partner_delete, partner_update
-from .base import Conflict, EnvelopeViewSet, envelope
 from .serializers import PartnerCreatedSerializer, PartnerSerializer
 
 
@@ -28,22 +30,22 @@ def _partner_schema(label: str):
         list=extend_schema(
             summary=f"List {label}s",
             description=f"The {label}s of your account; `data` is the list, the total in `X-Total-Count`.",
-            responses=envelope(PartnerSerializer, many=True),
+            responses=PartnerSerializer(many=True),
         ),
         create=extend_schema(
             summary=f"Create a {label}",
             description="The response carries the `token` the partner presents to us. It is shown only "
             "in this response. `serviceProps.oauth-client-secret` is write-only.",
             request=PartnerSerializer,
-            responses={201: envelope(PartnerCreatedSerializer)},
+            responses={201: PartnerCreatedSerializer},
         ),
-        retrieve=extend_schema(summary=f"View a {label}", responses=envelope(PartnerSerializer)),
+        retrieve=extend_schema(summary=f"View a {label}", responses=PartnerSerializer),
         update=extend_schema(
             summary=f"Update a {label}",
             description="A complete configuration must be given: it replaces the stored one (a service "
             "properties object without `oauth-client-secret` removes the secret).",
             request=PartnerSerializer,
-            responses=envelope(PartnerSerializer),
+            responses=PartnerSerializer,
         ),
         destroy=extend_schema(
             summary=f"Delete a {label}",
@@ -52,7 +54,7 @@ def _partner_schema(label: str):
     )
 
 
-class PartnerViewSet(EnvelopeViewSet):
+class PartnerViewSet(ResponseEnvelopeViewSet):
     role: str = ""
     queryset = Partner.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = PartnerSerializer
@@ -61,7 +63,7 @@ class PartnerViewSet(EnvelopeViewSet):
     field_names = {"base_url": "baseUrl", "oscp_version": "oscpVersion", "service_props": "serviceProps"}
 
     def get_queryset(self):
-        return Partner.objects.filter(owner=self.request.user, role=self.role)
+        return partner_list(user=self.request.user, role=self.role)
 
     def perform_create(self, serializer) -> dict:
         partner, token = partner_create(

@@ -147,6 +147,7 @@ MESSAGES: dict[MessageType, MessageSpec] = {
 
 HANDLERS: dict[MessageType, Handlers] = {message_type: Handlers() for message_type in MESSAGES}
 
+
 def handles(
     message_type: MessageType,
     *,
@@ -202,4 +203,3 @@ def group_find(*, partner, identifier: str):
     if not _group_finder:
         raise RuntimeError("No group finder registered (the groups app is not installed)")
     return _group_finder[0](partner=partner, identifier=identifier)
-

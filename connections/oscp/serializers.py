@@ -13,6 +13,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from connections.choices import BlockUnit, ForecastType, MeasurementStyle, PhaseIndicator
+from oscp_platform.errors import errors_message as errors_message  # the pipeline's wire.errors_message
 from oscp_platform.parsing import utc
 
 ENERGY_UNITS = ("WH", "KWH")
@@ -288,31 +289,3 @@ def wire_dump(value):
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
-
-
-def errors_message(detail, prefix: str = "") -> str:
-    """DRF errors as one line naming each field: ``forecasted_blocks[3].end_time: Must be ...``.
-    (List errors come as lists or, for sparse errors, as dicts keyed by index.)"""
-    return "; ".join(f"{name}: {text}" if name else text for name, text in _error_items(detail, prefix))
-
-
-def _error_items(detail, prefix: str) -> list[tuple[str, str]]:
-    if isinstance(detail, dict):
-        items = []
-        for key, value in detail.items():
-            if isinstance(key, int):
-                name = f"{prefix}[{key}]"
-            elif key == "non_field_errors":
-                name = prefix
-            else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            items += _error_items(value, name)
-        return items
-    if isinstance(detail, list):
-        if all(not isinstance(item, (dict, list)) for item in detail):
-            return [(prefix, str(item)) for item in detail]
-        items = []
-        for index, value in enumerate(detail):
-            items += _error_items(value, f"{prefix}[{index}]")
-        return items
-    return [(prefix, str(detail))]

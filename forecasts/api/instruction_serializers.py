@@ -14,14 +14,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connections.choices import PartnerRole
-from connections.models import Partner
 from connections.oscp.serializers import (
     ComplianceErrorSerializer,
     ForecastSerializer,
     HandshakeSerializer,
     behaviour_wire,
 )
+from connections.selectors import partner_list
 from groups.models import CapacityGroup
+from groups.selectors import group_list
 from oscp_platform.api import TimestampField
 from oscp_platform.parsing import json_loads_strict
 
@@ -138,13 +139,11 @@ class InstructionAddSerializer(serializers.Serializer):
         owner = self.context["request"].user
         params = attrs["params"]
         group = (
-            CapacityGroup.objects.select_related("capacity_provider")
-            .filter(owner=owner, identifier=params["cgIdentifier"])
-            .first()
+            group_list(user=owner).select_related("capacity_provider").filter(identifier=params["cgIdentifier"]).first()
         )
         if group is None:
             raise _param_error("cgIdentifier", "No capacity group with this identifier in your account.")
-        optimizer = Partner.objects.filter(owner=owner, role=PartnerRole.CAPACITY_OPTIMIZER, id=params["coId"]).first()
+        optimizer = partner_list(user=owner, role=PartnerRole.CAPACITY_OPTIMIZER).filter(id=params["coId"]).first()
         if optimizer is None:
             raise _param_error("coId", "No Capacity Optimizer with this configId in your account.")
         if group.capacity_optimizer_id != optimizer.id:

@@ -10,12 +10,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.views import APIView
 
-from connections.api.base import envelope
-from oscp_platform.api import success
+from oscp_platform.api import response_envelope
 from oscp_platform.parsing import StrictJSONParser
 
 from ..instructions import instruction_add
-from ..models import Instruction
+from ..selectors import instruction_list
 from .instruction_serializers import (
     InstructionAddSerializer,
     InstructionQuerySerializer,
@@ -34,7 +33,7 @@ class InstructionAddView(APIView):
     @extend_schema(
         operation_id="instruction_add",
         request=InstructionAddSerializer,
-        responses=envelope(InstructionSerializer),
+        responses=InstructionSerializer,
     )
     def post(self, request, topic: str | None = None):
         data = instruction_input(data=request.data, query=request.query_params, topic=topic)
@@ -46,14 +45,14 @@ class InstructionAddView(APIView):
             # The group's provider cannot take this message now (disabled, not registered).
             problems = [f"The group's Capacity Provider: {text}" for text in exc.messages]
             raise ValidationError({"params": {"cgIdentifier": problems}}) from exc
-        return success(InstructionSerializer(instruction).data)
+        return response_envelope(InstructionSerializer(instruction).data)
 
 
 class InstructionAddTopicView(InstructionAddView):
     @extend_schema(
         operation_id="instruction_add_topic",
         request=InstructionAddSerializer,
-        responses=envelope(InstructionSerializer),
+        responses=InstructionSerializer,
     )
     def post(self, request, topic: str | None = None):
         return super().post(request, topic=topic)
@@ -63,12 +62,12 @@ class InstructionDetailView(APIView):
     @extend_schema(
         operation_id="instruction_view",
         parameters=[OpenApiParameter("id", int, required=True, description="The instruction id.")],
-        responses=envelope(InstructionSerializer),
+        responses=InstructionSerializer,
     )
     def get(self, request):
         query = InstructionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         instruction = get_object_or_404(
-            Instruction.objects.select_related("message"), id=query.validated_data["id"], owner=request.user
+            instruction_list(user=request.user).select_related("message"), id=query.validated_data["id"]
         )
-        return success(InstructionSerializer(instruction).data)
+        return response_envelope(InstructionSerializer(instruction).data)

@@ -7,6 +7,7 @@ Adjustments take a forecast-like body with camelCase keys and OSCP enum values:
 from rest_framework import serializers
 
 from groups.models import CapacityGroup
+from groups.selectors import group_list
 from oscp_platform.api import TimestampField
 
 from ..choices import BlockUnit, ForecastType, PhaseIndicator
@@ -159,7 +160,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         request = self.context.get("request")
         if request is not None and request.user.is_authenticated:
-            self.fields["groupId"].queryset = CapacityGroup.objects.filter(owner=request.user)
+            self.fields["groupId"].queryset = group_list(user=request.user)
 
     def validate_url(self, value):
         if not value.lower().startswith(("https://", "http://")):

@@ -10,7 +10,8 @@ from rest_framework import generics
 from rest_framework.exceptions import NotFound, ValidationError
 
 from groups.models import CapacityGroup
-from oscp_platform.api import EnvelopePagination, success
+from groups.selectors import group_list
+from oscp_platform.api import ResponseEnvelopeMixin, ResponseEnvelopePagination, response_envelope
 
 from .. import compliance, selectors, services
 from ..choices import Quantity
@@ -40,7 +41,7 @@ def _schema_only(view) -> bool:
 
 
 def _owned_group(request, group_id) -> CapacityGroup:
-    return get_object_or_404(CapacityGroup.objects.select_related("capacity_provider"), id=group_id, owner=request.user)
+    return get_object_or_404(group_list(user=request.user).select_related("capacity_provider"), id=group_id)
 
 
 class EnvelopeView(generics.GenericAPIView):
@@ -48,14 +49,14 @@ class EnvelopeView(generics.GenericAPIView):
     range (``from``, ``to``; paged with ``offset``/``max``)."""
 
     serializer_class = EnvelopeQuerySerializer
-    pagination_class = EnvelopePagination
+    pagination_class = ResponseEnvelopePagination
 
     @extend_schema(parameters=ENVELOPE_PARAMS, responses=OpenApiTypes.OBJECT)
     def get(self, request):
         query = EnvelopeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        groups = CapacityGroup.objects.filter(owner=request.user)
+        groups = group_list(user=request.user)
         if params.get("groupId"):
             groups = groups.filter(id=params["groupId"])
         if params.get("microgridId"):
@@ -69,7 +70,7 @@ class EnvelopeView(generics.GenericAPIView):
             raise ValidationError({"groupId": "Several groups are bound to this target: give groupId."})
         group = found[0]
         if params.get("from") is None:
-            return success(selectors.envelope_in_force(group=group, at=params.get("at") or timezone.now()))
+            return response_envelope(selectors.envelope_in_force(group=group, at=params.get("at") or timezone.now()))
         pieces = selectors.envelope_pieces(group=group, start=params["from"], end=params["to"])
         rows = [
             {"groupId": group.id, "microgridId": group.microgrid_id, "nodeId": group.node_id}
@@ -78,24 +79,16 @@ class EnvelopeView(generics.GenericAPIView):
             for piece in pieces[quantity]
         ]
         rows.sort(key=lambda row: (row["start"], row["quantity"], row["phase"]))
-        page = self.paginate_queryset(rows)
-        response = self.get_paginated_response(page)
-        response.data = {"success": True, "data": response.data}
-        return response
+        return self.get_paginated_response(self.paginate_queryset(rows))
 
 
-class SubscriptionListView(generics.ListCreateAPIView):
+class SubscriptionListView(ResponseEnvelopeMixin, generics.ListCreateAPIView):
     serializer_class = SubscriptionSerializer
 
     def get_queryset(self) -> QuerySet[EnvelopeSubscription]:
         if _schema_only(self):
             return EnvelopeSubscription.objects.none()
-        return EnvelopeSubscription.objects.filter(group__owner=self.request.user).order_by("id")
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        response.data = {"success": True, "data": response.data}
-        return response
+        return selectors.subscription_list(user=self.request.user).order_by("id")
 
     @extend_schema(responses={201: SubscriptionCreatedSerializer})
     def post(self, request, *args, **kwargs):
@@ -103,34 +96,31 @@ class SubscriptionListView(generics.ListCreateAPIView):
         serializer.is_valid(raise_exception=True)
         subscription, secret = services.subscription_create(**serializer.validated_data)
         data = SubscriptionSerializer(subscription).data | {"secret": secret}
-        return success(data, status=201)
+        return response_envelope(data, status=201)
 
 
-class SubscriptionDetailView(generics.RetrieveUpdateDestroyAPIView):
+class SubscriptionDetailView(ResponseEnvelopeMixin, generics.RetrieveUpdateDestroyAPIView):
     serializer_class = SubscriptionSerializer
     lookup_url_kwarg = "subscription_id"
 
     def get_queryset(self) -> QuerySet[EnvelopeSubscription]:
         if _schema_only(self):
             return EnvelopeSubscription.objects.none()
-        return EnvelopeSubscription.objects.filter(group__owner=self.request.user)
-
-    def retrieve(self, request, *args, **kwargs):
-        return success(self.get_serializer(self.get_object()).data)
+        return selectors.subscription_list(user=self.request.user)
 
     def update(self, request, *args, **kwargs):
         subscription = self.get_object()
         serializer = self.get_serializer(subscription, data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         subscription = services.subscription_update(subscription=subscription, **serializer.validated_data)
-        return success(self.get_serializer(subscription).data)
+        return response_envelope(self.get_serializer(subscription).data)
 
     def destroy(self, request, *args, **kwargs):
         services.subscription_delete(subscription=self.get_object())
-        return success(None)
+        return response_envelope(None)
 
 
-class AdjustView(generics.ListCreateAPIView):
+class AdjustView(ResponseEnvelopeMixin, generics.ListCreateAPIView):
     """Ask the group's Capacity Provider for different limits; list the group's requests."""
 
     serializer_class = AdjustmentSerializer
@@ -139,11 +129,6 @@ class AdjustView(generics.ListCreateAPIView):
         if _schema_only(self):
             return AdjustmentRequest.objects.none()
         return AdjustmentRequest.objects.filter(group=_owned_group(self.request, self.kwargs["group_id"]))
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        response.data = {"success": True, "data": response.data}
-        return response
 
     @extend_schema(request=AdjustmentCreateSerializer, responses={201: AdjustmentSerializer})
     def post(self, request, group_id):
@@ -158,10 +143,10 @@ class AdjustView(generics.ListCreateAPIView):
             correlation_id=data["correlationId"],
             requested_by=request.user,
         )
-        return success(AdjustmentSerializer(adjustment).data, status=201)
+        return response_envelope(AdjustmentSerializer(adjustment).data, status=201)
 
 
-class ComplianceErrorView(generics.ListCreateAPIView):
+class ComplianceErrorView(ResponseEnvelopeMixin, generics.ListCreateAPIView):
     """Tell the group's Capacity Provider a forecast cannot be met; list the group's errors."""
 
     serializer_class = ComplianceErrorSerializer
@@ -170,11 +155,6 @@ class ComplianceErrorView(generics.ListCreateAPIView):
         if _schema_only(self):
             return ComplianceError.objects.none()
         return ComplianceError.objects.filter(group=_owned_group(self.request, self.kwargs["group_id"]))
-
-    def list(self, request, *args, **kwargs):
-        response = super().list(request, *args, **kwargs)
-        response.data = {"success": True, "data": response.data}
-        return response
 
     @extend_schema(request=ComplianceErrorCreateSerializer, responses={201: ComplianceErrorSerializer})
     def post(self, request, group_id):
@@ -192,4 +172,4 @@ class ComplianceErrorView(generics.ListCreateAPIView):
             blocks=data.get("forecastedBlocks"),
             raised_by=request.user,
         )
-        return success(ComplianceErrorSerializer(error).data, status=201)
+        return response_envelope(ComplianceErrorSerializer(error).data, status=201)

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connections.choices import PartnerRole
-from connections.models import Partner
+from connections.selectors import partner_list
 from oscp_platform.api import TimestampField
 
 from ..choices import (
@@ -19,7 +19,8 @@ from ..choices import (
     Phase,
     StatisticType,
 )
-from ..models import Asset, CapacityGroup
+from ..models import Asset
+from ..selectors import group_list
 
 ENERGY_UNITS = [MeasurementUnit.WH, MeasurementUnit.KWH]
 
@@ -51,15 +52,15 @@ class OwnedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
 
 
 def _providers(user):
-    return Partner.objects.filter(owner=user, role=PartnerRole.CAPACITY_PROVIDER)
+    return partner_list(user=user, role=PartnerRole.CAPACITY_PROVIDER)
 
 
 def _optimizers(user):
-    return Partner.objects.filter(owner=user, role=PartnerRole.CAPACITY_OPTIMIZER)
+    return partner_list(user=user, role=PartnerRole.CAPACITY_OPTIMIZER)
 
 
 def _groups(user):
-    return CapacityGroup.objects.filter(owner=user)
+    return group_list(user=user)
 
 
 def _fallback_limit(source: str, direction: str) -> serializers.DecimalField:
@@ -67,17 +68,19 @@ def _fallback_limit(source: str, direction: str) -> serializers.DecimalField:
         source=source,
         max_digits=12,
         decimal_places=3,
-        min_value=0,
         allow_null=True,
         default=None,
         coerce_to_string=False,
-        help_text=f"{direction} limit (kW) while the Capacity Provider is offline and sent no fallback forecast.",
+        help_text=f"{direction} limit (kW, not negative) while the Capacity Provider is offline and sent no "
+        "fallback forecast.",
     )
 
 
 class CapacityGroupSerializer(serializers.Serializer):
     """A Capacity Group: pairs one Capacity Provider with at most one Capacity Optimizer and binds
-    the OSCP group id to internal targets. Writes replace the whole configuration."""
+    the OSCP group id to internal targets. Writes replace the whole configuration. The rules that
+    span fields (unique identifier, the optimizer's period, limits not negative) are the service's
+    (``groups.services.group_config_validate``)."""
 
     userId = serializers.IntegerField(source="owner_id", read_only=True)
     configId = serializers.IntegerField(source="id", read_only=True)
@@ -124,22 +127,7 @@ class CapacityGroupSerializer(serializers.Serializer):
         data["capacityOptimizerMeasurementPeriod"] = data["capacityOptimizerMeasurementPeriod"] or None
         return data
 
-    def validate_identifier(self, value):
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError("This field may not be blank.")
-        taken = _groups(self.context["request"].user).filter(identifier=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError(f"A capacity group with identifier {value!r} already exists.")
-        return value
-
     def validate(self, attrs):
-        if attrs.get("capacity_optimizer") is not None and not attrs.get("capacity_optimizer_measurement_period"):
-            raise serializers.ValidationError(
-                {"capacityOptimizerMeasurementPeriod": "Required when capacityOptimizerId is given."}
-            )
         attrs["capacity_optimizer_measurement_period"] = attrs.get("capacity_optimizer_measurement_period") or ""
         return attrs
 
@@ -185,12 +173,6 @@ class AssetSerializer(serializers.Serializer):
         data["instantaneous"] = instance.instantaneous
         data["energy"] = instance.energy
         return data
-
-    def validate_identifier(self, value):
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError("This field may not be blank.")
-        return value
 
     def validate(self, attrs):
         group = attrs["group"]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from connections.api.base import SlashOptionalRouter
+from oscp_platform.viewsets import SlashOptionalRouter
 
 from .views import AssetViewSet, CapacityGroupViewSet, GroupAssetViewSet
 

@@ -4,10 +4,11 @@ import django_filters
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 
-from connections.api.base import EnvelopeViewSet, envelope
+from oscp_platform.viewsets import ResponseEnvelopeViewSet
 
 from ..choices import AssetCategory, Audience, GroupMode
 from ..models import Asset, CapacityGroup
+from ..selectors import asset_list, group_list
 from ..services import asset_create, asset_delete, asset_update, group_create, group_delete, group_update
 from .serializers import AssetSerializer, CapacityGroupSerializer
 
@@ -46,23 +47,23 @@ _DELETED = {204: OpenApiResponse(description="Deleted; empty body.")}
     list=extend_schema(
         summary="List Capacity Groups",
         description="The groups of your account; `data` is the list, the total in `X-Total-Count`.",
-        responses=envelope(CapacityGroupSerializer, many=True),
+        responses=CapacityGroupSerializer(many=True),
     ),
     create=extend_schema(
         summary="Create a Capacity Group",
         request=CapacityGroupSerializer,
-        responses={201: envelope(CapacityGroupSerializer)},
+        responses={201: CapacityGroupSerializer},
     ),
-    retrieve=extend_schema(summary="View a Capacity Group", responses=envelope(CapacityGroupSerializer)),
+    retrieve=extend_schema(summary="View a Capacity Group", responses=CapacityGroupSerializer),
     update=extend_schema(
         summary="Update a Capacity Group",
         description="A complete configuration must be given: it replaces the stored one.",
         request=CapacityGroupSerializer,
-        responses=envelope(CapacityGroupSerializer),
+        responses=CapacityGroupSerializer,
     ),
     destroy=extend_schema(summary="Delete a Capacity Group (and its assets)", responses=_DELETED),
 )
-class CapacityGroupViewSet(EnvelopeViewSet):
+class CapacityGroupViewSet(ResponseEnvelopeViewSet):
     queryset = CapacityGroup.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = CapacityGroupSerializer
     filterset_class = CapacityGroupFilter
@@ -72,10 +73,12 @@ class CapacityGroupViewSet(EnvelopeViewSet):
         "capacity_provider": "capacityProviderId",
         "capacity_optimizer": "capacityOptimizerId",
         "capacity_optimizer_measurement_period": "capacityOptimizerMeasurementPeriod",
+        "fallback_import_kw": "fallbackImportKw",
+        "fallback_export_kw": "fallbackExportKw",
     }
 
     def get_queryset(self):
-        return CapacityGroup.objects.filter(owner=self.request.user)
+        return group_list(user=self.request.user)
 
     def perform_create(self, serializer) -> dict:
         group = group_create(owner=self.request.user, actor=self.request.user, **serializer.validated_data)
@@ -92,21 +95,19 @@ class CapacityGroupViewSet(EnvelopeViewSet):
     list=extend_schema(
         summary="List Assets",
         description="The assets of your account; `data` is the list, the total in `X-Total-Count`.",
-        responses=envelope(AssetSerializer, many=True),
+        responses=AssetSerializer(many=True),
     ),
-    create=extend_schema(
-        summary="Create an Asset", request=AssetSerializer, responses={201: envelope(AssetSerializer)}
-    ),
-    retrieve=extend_schema(summary="View an Asset", responses=envelope(AssetSerializer)),
+    create=extend_schema(summary="Create an Asset", request=AssetSerializer, responses={201: AssetSerializer}),
+    retrieve=extend_schema(summary="View an Asset", responses=AssetSerializer),
     update=extend_schema(
         summary="Update an Asset",
         description="A complete configuration must be given: it replaces the stored one.",
         request=AssetSerializer,
-        responses=envelope(AssetSerializer),
+        responses=AssetSerializer,
     ),
     destroy=extend_schema(summary="Delete an Asset", responses=_DELETED),
 )
-class AssetViewSet(EnvelopeViewSet):
+class AssetViewSet(ResponseEnvelopeViewSet):
     queryset = Asset.objects.none()  # for the schema; get_queryset scopes to the user
     serializer_class = AssetSerializer
     filterset_class = AssetFilter
@@ -115,7 +116,7 @@ class AssetViewSet(EnvelopeViewSet):
     field_names = {"group": "capacityGroupId", "node_id": "nodeId", "source_id": "sourceId"}
 
     def get_queryset(self):
-        return Asset.objects.filter(group__owner=self.request.user).select_related("group")
+        return asset_list(user=self.request.user)
 
     def perform_create(self, serializer) -> dict:
         asset = asset_create(actor=self.request.user, **serializer.validated_data)
@@ -131,10 +132,10 @@ class AssetViewSet(EnvelopeViewSet):
 @extend_schema_view(
     list=extend_schema(
         summary="List the Assets of a Capacity Group",
-        responses=envelope(AssetSerializer, many=True),
+        responses=AssetSerializer(many=True),
     ),
 )
-class GroupAssetViewSet(EnvelopeViewSet):
+class GroupAssetViewSet(ResponseEnvelopeViewSet):
     """``capacity-groups/{groupId}/assets``: another account's group (or none) is a 404."""
 
     queryset = Asset.objects.none()
@@ -143,10 +144,10 @@ class GroupAssetViewSet(EnvelopeViewSet):
     http_method_names = ["get", "head", "options"]
 
     def get_queryset(self):
-        return Asset.objects.filter(group__owner=self.request.user).select_related("group")
+        return asset_list(user=self.request.user)
 
     def list(self, request, *args, **kwargs):
-        get_object_or_404(CapacityGroup.objects.filter(owner=request.user), pk=kwargs["groupId"])
+        get_object_or_404(group_list(user=request.user), pk=kwargs["groupId"])
         return super().list(request, *args, **kwargs)
 
     def filter_queryset(self, queryset):

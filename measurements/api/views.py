@@ -4,8 +4,8 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from groups.models import CapacityGroup
-from oscp_platform.api import success, timestamp_format
+from groups.selectors import group_list
+from oscp_platform.api import response_envelope, timestamp_format
 from oscp_platform.parsing import StrictJSONParser
 
 from ..services import readings_store, report_send
@@ -27,46 +27,34 @@ class DatumView(APIView):
 
     @extend_schema(
         request=DatumDocSerializer(many=True),
-        responses=inline_serializer(
-            "DatumStored",
-            {
-                "success": serializers.BooleanField(),
-                "data": inline_serializer("Stored", {"stored": serializers.IntegerField()}),
-            },
-        ),
+        responses=inline_serializer("Stored", {"stored": serializers.IntegerField()}),
         summary="Store up to 10,000 readings (all or nothing; same stream and time replaces).",
     )
     def post(self, request):
         readings = datum_parse(request.data)
         stored = readings_store(owner=request.user, readings=readings)
-        return success({"stored": stored})
+        return response_envelope({"stored": stored})
 
 
 class ReportSendView(APIView):
     @extend_schema(
         request=ReportSendSerializer,
         responses=inline_serializer(
-            "ReportSent",
+            "ReportSentData",
             {
-                "success": serializers.BooleanField(),
-                "data": inline_serializer(
-                    "ReportSentData",
-                    {
-                        "sent": serializers.BooleanField(),
-                        "messageType": serializers.CharField(),
-                        "messageId": serializers.IntegerField(allow_null=True),
-                        "requestId": serializers.CharField(allow_null=True),
-                        "periodStart": serializers.CharField(),
-                        "measurements": serializers.IntegerField(),
-                        "detail": serializers.CharField(),
-                    },
-                ),
+                "sent": serializers.BooleanField(),
+                "messageType": serializers.CharField(),
+                "messageId": serializers.IntegerField(allow_null=True),
+                "requestId": serializers.CharField(allow_null=True),
+                "periodStart": serializers.CharField(),
+                "measurements": serializers.IntegerField(),
+                "detail": serializers.CharField(),
             },
         ),
         summary="(Re)send the group's measurement report for one period to an audience.",
     )
     def post(self, request, group_id: int):
-        group = get_object_or_404(CapacityGroup, id=group_id, owner=request.user)
+        group = get_object_or_404(group_list(user=request.user), id=group_id)
         serializer = ReportSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         message, report = report_send(
@@ -75,7 +63,7 @@ class ReportSendView(APIView):
             period_start=serializer.validated_data["periodStart"],
             now=timezone.now(),
         )
-        return success(
+        return response_envelope(
             {
                 "sent": message is not None,
                 "messageType": report.message_type,

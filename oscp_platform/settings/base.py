@@ -121,7 +121,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "oscp_platform.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "oscp_platform.api.EnvelopePagination",
+    "DEFAULT_PAGINATION_CLASS": "oscp_platform.api.ResponseEnvelopePagination",
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=100),
 }
 

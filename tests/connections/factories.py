@@ -1,8 +1,8 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from connections.choices import PartnerRole
-from connections.models import Partner
+from connections.choices import MessageDirection, MessageStatus, PartnerRole
+from connections.models import Message, Partner
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -32,3 +32,16 @@ class CapacityProviderFactory(PartnerFactory):
 class CapacityOptimizerFactory(PartnerFactory):
     role = PartnerRole.CAPACITY_OPTIMIZER
     base_url = factory.Sequence(lambda n: f"https://optimizer{n}.example.com/oscp/co/2.0")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    """A message log row: by default a heartbeat a Capacity Provider sent us, accepted."""
+
+    class Meta:
+        model = Message
+
+    partner = factory.SubFactory(CapacityProviderFactory)
+    direction = MessageDirection.INBOUND
+    message_type = "heartbeat"
+    request_id = factory.Sequence(lambda n: f"request-{n}")
+    status = MessageStatus.ACCEPTED

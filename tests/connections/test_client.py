@@ -12,9 +12,9 @@ from responses import matchers
 
 from connections import client
 from connections.choices import RequestIdHeaderPolicy
-from forecasts.models import EnvelopeSubscription
 from forecasts.services import webhook_enqueue, webhook_signature
 from tests.connections.factories import CapacityProviderFactory
+from tests.forecasts.factories import EnvelopeSubscriptionFactory
 from tests.groups.factories import CapacityGroupFactory
 
 BASE = "https://cp.example.com/oscp/cp/2.0"
@@ -219,7 +219,7 @@ def test_secrets_never_reach_logs_or_error_texts(token_partner, make_message, ca
 @responses.activate
 def test_webhook_is_signed_with_hmac_of_the_raw_body(db):
     group = CapacityGroupFactory()
-    hook = EnvelopeSubscription.objects.create(group=group, url="https://tool.example.com/hook", secret="hook-secret-1")
+    hook = EnvelopeSubscriptionFactory(group=group, url="https://tool.example.com/hook", secret="hook-secret-1")
     message = webhook_enqueue(subscription=hook, group=group, body={"group": "g-1", "limit": 5})
     message.refresh_from_db()
     responses.post("https://tool.example.com/hook", status=200)

@@ -12,7 +12,7 @@ from connections.models import InboundToken, Message
 from connections.outbound import partner_handshake_start, partner_register
 from connections.outbox import messages_deliver
 from connections.selectors import partner_for_token
-from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
+from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory, MessageFactory
 
 API = "/solaruser/api/v1/sec/user/oscp"
 
@@ -112,9 +112,7 @@ def test_handshake_while_registering_is_refused(api_client, user):
 
 
 def _dead_message(partner):
-    return Message.objects.create(
-        partner=partner, direction="out", message_type="heartbeat", request_id="r-1", status=MessageStatus.DEAD
-    )
+    return MessageFactory(partner=partner, direction="out", request_id="r-1", status=MessageStatus.DEAD)
 
 
 def test_retry_api(api_client, other_api_client, provider):

@@ -12,7 +12,7 @@ from connections.models import Message
 from connections.outbox import outbox_enqueue
 from connections.tasks import messages_prune
 from tests.connections.conftest import block
-from tests.connections.factories import CapacityProviderFactory
+from tests.connections.factories import CapacityProviderFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,8 +55,8 @@ def test_unknown_token_is_masked_too(oscp):
 
 def test_api_lists_own_messages_newest_first(oscp, api_client, user, group, provider_token):
     mine = CapacityProviderFactory(owner=user)
-    Message.objects.create(partner=mine, direction="in", message_type="heartbeat", request_id="a", status="accepted")
-    Message.objects.create(partner=mine, direction="in", message_type="handshake", request_id="b", status="rejected")
+    MessageFactory(partner=mine, request_id="a")
+    MessageFactory(partner=mine, message_type="handshake", request_id="b", status="rejected")
     oscp.post("heartbeat", {"offline_mode_at": "2030-01-01T00:00:00Z"}, token=provider_token)  # other account
     response = api_client.get(URL)
     assert response.status_code == 200
@@ -69,12 +69,10 @@ def test_api_lists_own_messages_newest_first(oscp, api_client, user, group, prov
 
 def test_api_filters(api_client, user):
     cp = CapacityProviderFactory(owner=user)
-    old = Message.objects.create(
-        partner=cp, direction="in", message_type="heartbeat", request_id="old", status="accepted"
-    )
+    old = MessageFactory(partner=cp, request_id="old")
     Message.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(days=3))
-    Message.objects.create(partner=cp, direction="out", message_type="register", request_id="out", status="pending")
-    Message.objects.create(partner=cp, direction="in", message_type="heartbeat", request_id="bad", status="rejected")
+    MessageFactory(partner=cp, direction="out", message_type="register", request_id="out", status="pending")
+    MessageFactory(partner=cp, request_id="bad", status="rejected")
 
     def ids(query):
         response = api_client.get(URL + query)
@@ -97,9 +95,7 @@ def test_api_bad_filter_names_the_field(api_client):
 
 def test_api_detail_of_other_account_is_404(api_client, other_user):
     theirs = CapacityProviderFactory(owner=other_user)
-    row = Message.objects.create(
-        partner=theirs, direction="in", message_type="heartbeat", request_id="x", status="accepted"
-    )
+    row = MessageFactory(partner=theirs)
     assert api_client.get(f"{URL}/{row.id}").status_code == 404
 
 
@@ -111,9 +107,7 @@ def test_admin_changelist_read_only_and_searchable(client, provider, django_asse
     admin_user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-123456")
     client.force_login(admin_user)
     for i in range(20):
-        Message.objects.create(
-            partner=provider, direction="in", message_type="heartbeat", request_id=f"r{i}", status="accepted"
-        )
+        MessageFactory(partner=provider, request_id=f"r{i}")
     with django_assert_max_num_queries(12):
         response = client.get("/admin/connections/message/")
     assert response.status_code == 200
@@ -128,9 +122,7 @@ def test_admin_changelist_read_only_and_searchable(client, provider, django_asse
 @override_settings(OSCP_MESSAGE_RETENTION_DAYS=30)
 def test_prune_removes_old_rows_but_never_unsent_outbound(provider):
     def row(request_id, direction, status, age_days):
-        message = Message.objects.create(
-            partner=provider, direction=direction, message_type="heartbeat", request_id=request_id, status=status
-        )
+        message = MessageFactory(partner=provider, direction=direction, request_id=request_id, status=status)
         Message.objects.filter(pk=message.pk).update(created=timezone.now() - timedelta(days=age_days))
 
     row("old-in", "in", "accepted", 31)

@@ -31,11 +31,12 @@ from rest_framework.authtoken.models import Token
 
 from connections.choices import ConnectionState, MeasurementMessage, MessageStatus, RegistrationStatus
 from connections.models import Message
-from groups.choices import Audience, MeasurementPeriod
+from groups.choices import MeasurementPeriod
 from measurements.models import ReportCursor
 from measurements.reports import align_down
 from tests.connections.factories import CapacityProviderFactory, UserFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.measurements.factories import ReportCursorFactory
 from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -130,13 +131,7 @@ def _group(provider, **fields):
 
 def _cursor_one_period_back(group, p: datetime) -> ReportCursor:
     """As if the platform had been reporting this group: the next period to report starts at p."""
-    return ReportCursor.objects.create(
-        group=group,
-        audience=Audience.CAPACITY_PROVIDER,
-        period=MeasurementPeriod.MINUTE,
-        last_period_end=p,
-        next_due_at=p + MINUTE,
-    )
+    return ReportCursorFactory(group=group, period=MeasurementPeriod.MINUTE, last_period_end=p, next_due_at=p + MINUTE)
 
 
 def _report_for(peer, name: str, group_id: str, end: datetime, timeout: float):

@@ -7,8 +7,9 @@ import pytest
 
 from connections.models import Message
 from forecasts.compliance import compliance_check
-from forecasts.models import AdjustmentRequest, ComplianceError, Forecast
+from forecasts.models import AdjustmentRequest, ComplianceError
 from tests.forecasts.conftest import T0, blocks
+from tests.forecasts.factories import ForecastFactory
 
 pytestmark = pytest.mark.django_db
 Q = timedelta(minutes=15)
@@ -125,7 +126,7 @@ def test_compliance_error_defaults_to_the_forecast_in_force(api_client, group, r
 def test_compliance_error_needs_a_forecast(api_client, group, other_user):
     response = api_client.post(errors_url(group), {"message": "No"}, format="json")
     assert response.status_code == 400 and "forecastId" in response.json()["errors"]
-    foreign = Forecast.objects.create(group=group, type="CONSUMPTION", request_id="x", received_at=T0)
+    foreign = ForecastFactory(group=group, request_id="x", received_at=T0)
     response = api_client.post(errors_url(group), {"message": "", "forecastId": foreign.id + 1}, format="json")
     assert set(response.json()["errors"]) == {"message", "forecastId"}
     assert not Message.objects.exists()

@@ -5,7 +5,7 @@ from django.utils.dateparse import parse_datetime
 
 from connections.models import Message
 from forecasts.models import AdjustmentRequest, Envelope
-from tests.connections.factories import CapacityOptimizerFactory
+from tests.connections.factories import CapacityOptimizerFactory, MessageFactory
 from tests.forecasts.conftest import blocks
 
 pytestmark = pytest.mark.django_db
@@ -23,13 +23,11 @@ def forwarded():
 
 
 def inbound_message(group, body, request_id):
-    return Message.objects.create(
+    return MessageFactory(
         partner=group.capacity_provider,
         group=group,
-        direction="in",
         message_type="update_group_capacity_forecast",
         request_id=request_id,
-        status="accepted",
         body=body,
     )
 

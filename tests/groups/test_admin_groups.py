@@ -110,6 +110,25 @@ def test_partners_must_belong_to_the_owner_and_play_their_role(admin_client):
     assert not CapacityGroup.objects.exists()
 
 
+def test_negative_fallback_limits_are_refused(admin_client):
+    provider = CapacityProviderFactory()
+    response = admin_client.post(
+        reverse("admin:groups_capacitygroup_add"), _group_form(provider, fallback_export_kw="-2")
+    )
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["fallback_export_kw"]
+    assert not CapacityGroup.objects.exists()
+
+
+def test_identifier_taken_on_change_is_refused_on_the_page(admin_client):
+    group = CapacityGroupFactory()
+    other = CapacityGroupFactory(capacity_provider=group.capacity_provider)
+    data = _group_form(group.capacity_provider, identifier=other.identifier, **{"assets-TOTAL_FORMS": "0"})
+    response = admin_client.post(reverse("admin:groups_capacitygroup_change", args=[group.id]), data)
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["identifier"]
+
+
 def test_asset_settings_are_checked(admin_client):
     asset = AssetFactory()
     data = {
@@ -154,7 +173,7 @@ def test_group_page_shows_its_operation_and_last_reports(admin_client, django_as
     from django.utils import timezone
 
     from forecasts.services import forecast_receive
-    from measurements.models import ReportCursor
+    from tests.measurements.factories import ReportCursorFactory
 
     group = CapacityGroupFactory()
     now = timezone.now().replace(microsecond=0)
@@ -168,10 +187,8 @@ def test_group_page_shows_its_operation_and_last_reports(admin_client, django_as
         request_id="cp-1",
         received_at=now,
     )
-    ReportCursor.objects.create(
+    ReportCursorFactory(
         group=group,
-        audience="CapacityProvider",
-        period="FifteenMinute",
         last_period_end=now - timedelta(minutes=3),
         next_due_at=now + timedelta(minutes=12),
         last_outcome="queued",

@@ -146,6 +146,7 @@ def test_other_accounts_group_is_not_found(api_client, other_user, seed):
         ({"capacityProviderId": "abc"}, "capacityProviderId"),
         ({"capacityOptimizerId": 999999}, "capacityOptimizerId"),
         ({"fallbackImportKw": -1}, "fallbackImportKw"),
+        ({"fallbackExportKw": "-0.5"}, "fallbackExportKw"),
         ({"nodeId": "node"}, "nodeId"),
         ({"enabled": "maybe"}, "enabled"),
     ],
@@ -157,6 +158,18 @@ def test_bad_input_names_the_field_and_writes_nothing(api_client, seed, changes,
     assert body["success"] is False
     assert field in body["errors"] and field in body["message"]
     assert not CapacityGroup.objects.exists()
+
+
+def test_update_with_a_negative_fallback_limit_is_refused(api_client, seed):
+    created = api_client.post(GROUPS, seed, format="json").json()["data"]
+    url = f"{GROUPS}/{created['configId']}"
+    response = api_client.put(url, {**seed, "fallbackImportKw": 5, "fallbackExportKw": -1}, format="json")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert list(body["errors"]) == ["fallbackExportKw"]
+    assert body["message"] == "fallbackExportKw: Must not be negative."
+    group = CapacityGroup.objects.get()
+    assert group.fallback_import_kw is None and group.fallback_export_kw is None
 
 
 def test_partner_ids_must_be_own_and_of_the_right_role(api_client, other_user, seed, provider, optimizer):

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from measurements.models import Reading
+from tests.measurements.factories import ReadingFactory
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -12,14 +12,7 @@ def add_reading():
     """``add_reading(asset, ts, i={...}, a={...})`` stores one reading of the asset's stream."""
 
     def add(asset, ts, i=None, a=None):
-        return Reading.objects.create(
-            owner_id=asset.group.owner_id,
-            node_id=asset.node_id,
-            source_id=asset.source_id,
-            ts=ts,
-            instantaneous=i or {},
-            accumulating=a or {},
-        )
+        return ReadingFactory(asset=asset, ts=ts, instantaneous=i or {}, accumulating=a or {})
 
     return add
 

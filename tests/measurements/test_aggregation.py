@@ -13,6 +13,7 @@ from measurements import aggregation
 from measurements.aggregation import AssetSpec, window_measure
 from measurements.reports import period_windows_closed, window_of
 from tests.groups.factories import AssetFactory
+from tests.measurements.factories import ReadingFactory
 
 from .conftest import T0
 
@@ -81,20 +82,10 @@ def test_count_counts_readings_with_a_value_and_ignores_multiplier(add_reading):
 
 
 def test_readings_of_another_owner_or_stream_are_not_counted(add_reading, other_user):
-    from measurements.models import Reading
-
     asset = inst_asset("Maximum")
     add_reading(asset, T0 + M, i={"watts": 10})
-    Reading.objects.create(
-        owner=other_user, node_id=asset.node_id, source_id=asset.source_id, ts=T0 + 2 * M, instantaneous={"watts": 500}
-    )
-    Reading.objects.create(
-        owner_id=asset.group.owner_id,
-        node_id=asset.node_id,
-        source_id="other",
-        ts=T0 + 2 * M,
-        instantaneous={"watts": 600},
-    )
+    ReadingFactory(asset=asset, owner=other_user, ts=T0 + 2 * M, instantaneous={"watts": 500})
+    ReadingFactory(asset=asset, source_id="other", ts=T0 + 2 * M, instantaneous={"watts": 600})
 
     assert measure(asset).instantaneous == 10
 

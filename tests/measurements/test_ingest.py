@@ -8,6 +8,7 @@ from django.db import connection
 
 from measurements.models import Reading
 from measurements.services import readings_prune
+from tests.measurements.factories import ReadingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,7 @@ def test_prune_deletes_readings_older_than_retention(user, settings):
     settings.MEASUREMENTS_READING_RETENTION_DAYS = 30
     now = datetime(2026, 11, 21, tzinfo=UTC)
     for days in (31, 29):
-        Reading.objects.create(owner=user, node_id=1, source_id="s", ts=now - timedelta(days=days), instantaneous={})
+        ReadingFactory(owner=user, node_id=1, source_id="s", ts=now - timedelta(days=days))
 
     assert readings_prune(now=now) == 1
     assert list(Reading.objects.values_list("ts", flat=True)) == [now - timedelta(days=29)]
@@ -153,7 +154,7 @@ def test_prune_deletes_readings_older_than_retention(user, settings):
 def test_readings_admin_lists_and_filters_read_only(admin_client, user, django_assert_max_num_queries):
     now = datetime.now(UTC)
     for n in range(30):
-        Reading.objects.create(owner=user, node_id=7, source_id=f"meter/{n}", ts=now - timedelta(hours=2 * n))
+        ReadingFactory(owner=user, node_id=7, source_id=f"meter/{n}", ts=now - timedelta(hours=2 * n))
 
     with django_assert_max_num_queries(8):
         response = admin_client.get("/admin/measurements/reading/?recorded=day&q=meter/1")

@@ -13,6 +13,7 @@ from measurements.power import power_spec
 from measurements.reports import align_down
 from measurements.selectors import group_power_series
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.measurements.factories import ReadingFactory
 
 from .conftest import T0
 
@@ -117,13 +118,7 @@ def test_a_day_of_minutes_is_drawn_in_five_minute_periods(add_reading):
     group = CapacityGroupFactory(capacity_provider_measurement_period=MeasurementPeriod.MINUTE)
     meter = _power_only(group)
     Reading.objects.bulk_create(
-        Reading(
-            owner=group.owner,
-            node_id=meter.node_id,
-            source_id=meter.source_id,
-            ts=T0 + minute * M,
-            instantaneous={"watts": 1000},
-        )
+        ReadingFactory.build(asset=meter, ts=T0 + minute * M, instantaneous={"watts": 1000})
         for minute in range(0, 24 * 60, 2)
     )
 

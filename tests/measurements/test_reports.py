@@ -16,6 +16,7 @@ from measurements.models import ReportCursor
 from measurements.services import report_cursor_advance, report_cursors_dispatch, report_cursors_ensure
 from tests.connections.factories import CapacityOptimizerFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.measurements.factories import ReportCursorFactory
 
 from .conftest import T0
 
@@ -30,7 +31,7 @@ def _no_delay(settings):
 
 
 def cursor_for(group, audience=Audience.CAPACITY_PROVIDER, last_end=T0, period=MeasurementPeriod.FIFTEEN_MINUTE):
-    return ReportCursor.objects.create(
+    return ReportCursorFactory(
         group=group, audience=audience, period=period, last_period_end=last_end, next_due_at=last_end + 15 * M
     )
 

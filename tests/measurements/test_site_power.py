@@ -7,10 +7,10 @@ import pytest
 
 from measurements import power
 from measurements.aggregation import AssetSpec
-from measurements.models import ReportCursor
 from measurements.power import site_statistic
 from measurements.services import report_cursor_advance
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.measurements.factories import ReportCursorFactory
 
 from .conftest import T0
 
@@ -95,9 +95,7 @@ def test_combined_report_carries_the_site_maximum_in_the_assets_units(staggered)
     group, a, b = staggered
     a.instantaneous = {"propertyNames": ["watts"], "unit": "kW", "multiplier": 0.001, "statisticType": "Maximum"}
     a.save()
-    cursor = ReportCursor.objects.create(
-        group=group, audience="CapacityProvider", period="Minute", last_period_end=T0, next_due_at=END
-    )
+    cursor = ReportCursorFactory(group=group, period="Minute", last_period_end=T0, next_due_at=END)
     [message] = report_cursor_advance(cursor_id=cursor.id, now=END + timedelta(seconds=30))
 
     [entry] = message.body["measurements"]
@@ -119,9 +117,7 @@ def test_average_and_mixed_statistics_add_up_per_asset(staggered, statistics, ex
     for asset, statistic in zip((a, b), statistics, strict=True):
         asset.instantaneous["statisticType"] = statistic
         asset.save()
-    cursor = ReportCursor.objects.create(
-        group=group, audience="CapacityProvider", period="Minute", last_period_end=T0, next_due_at=END
-    )
+    cursor = ReportCursorFactory(group=group, period="Minute", last_period_end=T0, next_due_at=END)
     [message] = report_cursor_advance(cursor_id=cursor.id, now=END + timedelta(seconds=30))
     [entry] = message.body["measurements"]
     assert entry["instantaneous_measurement"]["value"] == pytest.approx(expected, abs=1e-6)

@@ -1,30 +1,12 @@
-"""What the management API viewsets share: the SolarUser envelope on every response (and in the
-schema), owner-scoped querysets, paging with ``?offset=&max=``, and writes through services."""
+"""The management API's viewset (create / list / view / full update / delete in the SolarUser
+shape, writes through services) and its router."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema_serializer
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, status, viewsets
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
-from oscp_platform.api import success
-
-_envelopes: dict[tuple[type, bool], type] = {}
-
-
-def envelope(serializer_class: type[serializers.Serializer], many: bool = False) -> type[serializers.Serializer]:
-    """The schema of ``{"success": true, "data": <serializer>}`` (a list when ``many``)."""
-    key = (serializer_class, many)
-    if key not in _envelopes:
-        base = serializer_class.__name__.removesuffix("Serializer")
-        name = f"{base}ListEnvelope" if many else f"{base}Envelope"
-        attrs = {
-            "success": serializers.BooleanField(),
-            "data": serializer_class(many=many),
-            "Meta": type("Meta", (), {"ref_name": name}),
-        }
-        _envelopes[key] = extend_schema_serializer(many=False)(type(name, (serializers.Serializer,), attrs))
-    return _envelopes[key]
+from .api import ResponseEnvelopeMixin, response_envelope
 
 
 class Conflict(exceptions.APIException):
@@ -40,24 +22,13 @@ def validation_error(exc: DjangoValidationError, names: dict[str, str]) -> excep
     return exceptions.ValidationError(exc.messages)
 
 
-class EnvelopeViewSet(viewsets.GenericViewSet):
+class ResponseEnvelopeViewSet(ResponseEnvelopeMixin, viewsets.GenericViewSet):
     """List / create / retrieve / full update / delete in the SolarUser shape. Subclasses give
     ``get_queryset`` (scoped to the request user) and ``perform_create/update/destroy`` calling
     services."""
 
     lookup_value_regex = r"\d+"
     field_names: dict[str, str] = {}  # model field name -> API name, for service errors
-
-    def list(self, request, *args, **kwargs):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        if page is None:
-            return success(self.get_serializer(queryset, many=True).data)
-        data = self.get_serializer(page, many=True).data
-        return success(data, headers={"X-Total-Count": str(self.paginator.count)})
-
-    def retrieve(self, request, *args, **kwargs):
-        return success(self.get_serializer(self.get_object()).data)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -67,7 +38,7 @@ class EnvelopeViewSet(viewsets.GenericViewSet):
         except DjangoValidationError as exc:
             raise validation_error(exc, self.field_names) from exc
         location = f"{request.path.rstrip('/')}/{data['configId']}"
-        return success(data, status=status.HTTP_201_CREATED, headers={"Location": location})
+        return response_envelope(data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     def update(self, request, *args, **kwargs):
         instance = self.get_object()
@@ -77,7 +48,7 @@ class EnvelopeViewSet(viewsets.GenericViewSet):
             instance = self.perform_update(serializer)
         except DjangoValidationError as exc:
             raise validation_error(exc, self.field_names) from exc
-        return success(self.get_serializer(instance).data)
+        return response_envelope(self.get_serializer(instance).data)
 
     def destroy(self, request, *args, **kwargs):
         self.perform_destroy(self.get_object())
