@@ -1,10 +1,11 @@
-"""Run every benchmark in turn (each needs PostgreSQL; see its docstring) and print its figures."""
+"""Run every benchmark in turn (each needs PostgreSQL, heartbeats.py Redis too: DATABASE_URL and
+CELERY_BROKER_URL; see each docstring) and print its figures."""
 
 import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["inbound_forecast.py", "forecast_to_envelope.py", "measurements.py"]
+BENCHES = ["inbound_forecast.py", "forecast_to_envelope.py", "measurements.py", "heartbeats.py"]
 
 
 def main() -> int:

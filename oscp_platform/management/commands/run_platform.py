@@ -6,6 +6,17 @@ import time
 from django.core.management.base import BaseCommand
 
 
+def platform_commands(*, port: str = "8000", python: str = sys.executable) -> dict[str, list[str]]:
+    """The command lines of the web server, the Celery worker and Celery beat, run from the
+    repository root. Defined once: ``run_platform`` starts all three, ``bench/heartbeats.py`` starts
+    the same worker and beat."""
+    return {
+        "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        "worker": [python, "-m", "celery", "-A", "oscp_platform", "worker", "--loglevel=INFO", "--concurrency=2"],
+        "beat": [python, "-m", "celery", "-A", "oscp_platform", "beat", "--loglevel=INFO"],
+    }
+
+
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat together; Ctrl-C stops all three."
 
@@ -13,13 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, port, **options):
-        python = sys.executable
-        commands = {
-            "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [python, "-m", "celery", "-A", "oscp_platform", "worker", "--loglevel=INFO", "--concurrency=2"],
-            "beat": [python, "-m", "celery", "-A", "oscp_platform", "beat", "--loglevel=INFO"],
-        }
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        processes = {name: subprocess.Popen(cmd) for name, cmd in platform_commands(port=port).items()}
         self.stdout.write(self.style.SUCCESS(f"Serving on http://127.0.0.1:{port}/admin/ (Ctrl-C stops everything)"))
         stopping = False
 
