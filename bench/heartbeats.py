@@ -211,10 +211,9 @@ def partners_create(*, owner, count: int, interval: float, sink_url: str, first_
     """The fleet: ``count`` online Capacity Providers asking for a heartbeat every ``interval``
     seconds, partner i at ``{sink_url}/p/{i}`` and first due at first_due + i * interval / count.
 
-    Written for the current dispatcher (``connections.outbound.heartbeats_due``): it picks enabled,
-    Registered partners in a heartbeat state (online here) whose ``settings["heartbeatSeconds"]``
-    has elapsed since ``last_heartbeat_sent_at``, so that column carries the phase. A dispatcher
-    driven by a ``next_heartbeat_at`` column wants that column set to the first due time instead.
+    The dispatcher (``connections.outbound.heartbeats_dispatch``) picks enabled, Registered
+    partners in a heartbeat state (online here) whose ``next_heartbeat_at`` has come, and keeps
+    their phase, so that column carries each partner's place on the schedule.
     ``offline_mode_at`` stays empty: these partners never send us heartbeats, the offline check
     leaves them online."""
     from connections.choices import ConnectionState, PartnerRole, RegistrationStatus
@@ -232,7 +231,7 @@ def partners_create(*, owner, count: int, interval: float, sink_url: str, first_
                 connection_state=ConnectionState.ONLINE,
                 settings={"heartbeatSeconds": interval},
                 partner_token=f"bench-token-{i}",
-                last_heartbeat_sent_at=first_due + timedelta(seconds=i * interval / count - interval),
+                next_heartbeat_at=first_due + timedelta(seconds=i * interval / count),
             )
             for i in range(count)
         ),
@@ -313,22 +312,28 @@ def sink_check(urls: list[str], body: bytes) -> float:
 
 # --- the rounds -------------------------------------------------------------------------------
 def outbox_burst(*, partners: list, count: int, interval: float, arrivals: Arrivals) -> dict:
-    """``count`` heartbeat messages through the outbox in one transaction; delivered/s at the sink."""
+    """``count`` heartbeat messages written through the outbox in one transaction, as the
+    platform's dispatchers write them (one INSERT, published per batch on commit); delivered/s
+    at the sink, from the commit."""
     from django.db import transaction
     from django.utils import timezone
 
+    from connections.choices import MessageType
     from connections.oscp.serializers import wire_time
-    from connections.services import outbox_enqueue
+    from connections.outbox import outbox_enqueue_many, outbox_message
 
     offline_at = timezone.now() + timedelta(seconds=2 * interval)
     body = {"offline_mode_at": wire_time(offline_at, "milliseconds")}
-    request_ids = set()
     began = time.monotonic()
     with transaction.atomic():
-        for i in range(count):
-            message = outbox_enqueue(partner=partners[i % len(partners)], message_type="heartbeat", body=body)
-            request_ids.add(message.request_id)
-        committing = time.monotonic()  # the commit publishes every message_send task
+        messages = outbox_enqueue_many(
+            [
+                outbox_message(partner=partners[i % len(partners)], message_type=MessageType.HEARTBEAT, body=body)
+                for i in range(count)
+            ]
+        )
+        request_ids = {message.request_id for message in messages}
+        committing = time.monotonic()  # the commit publishes the messages_send tasks
     published = time.monotonic()
     received, last = arrivals.wait_for(request_ids, BURST_TIMEOUT_SECONDS)
     end = last if received == count else time.monotonic()
