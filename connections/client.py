@@ -242,6 +242,7 @@ def http_session() -> requests.Session:
     global _session
     if _session is None or _session[0] != os.getpid():
         session = requests.Session()
+        session.trust_env = False  # partners are called directly: no proxy or .netrc lookups per request
         size = max(settings.OSCP_SEND_CONCURRENCY, 10)
         adapter = HTTPAdapter(pool_connections=100, pool_maxsize=size)
         session.mount("http://", adapter)

@@ -326,20 +326,49 @@ def _final(outcome: Outcome, now: datetime) -> dict:
     return values
 
 
+_RECORDED = ("status", "error", "http_status", "duration_ms", "url", "headers", "next_attempt_at", "completed_at")
+_RECORD_SQL = """
+    UPDATE connections_message AS m SET
+        status = v.status, error = v.error, http_status = v.http_status, duration_ms = v.duration_ms,
+        url = v.url, headers = v.headers, next_attempt_at = v.next_attempt_at, completed_at = v.completed_at
+    FROM jsonb_to_recordset(%s::jsonb) AS v(
+        id bigint, attempts integer, status text, error text, http_status integer, duration_ms integer,
+        url text, headers jsonb, next_attempt_at timestamptz, completed_at timestamptz
+    )
+    WHERE m.id = v.id AND m.attempts = v.attempts AND m.status = %s
+"""
+
+
 def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]]:
-    """One UPDATE for the batch; each row changes only if it is still ours (sending, same attempt)."""
+    """One UPDATE for the batch; each row changes only if it is still ours (sending, same attempt).
+    On PostgreSQL the outcomes travel as one JSON document; elsewhere as a CASE per column."""
     if not outcomes:
         return []
     finals = [(o.message, _final(o, now)) for o in outcomes]
-    changes = {}
-    for name in finals[0][1]:
-        field = Message._meta.get_field(name)
-        whens = [
-            When(Q(pk=message.pk, attempts=message.attempts), then=Value(values[name], output_field=field))
+    if connection.vendor == "postgresql":
+        rows = [
+            {
+                "id": message.pk,
+                "attempts": message.attempts,
+                **{
+                    name: (value.isoformat() if isinstance(value, datetime) else value)
+                    for name, value in values.items()
+                },
+            }
             for message, values in finals
         ]
-        changes[name] = Case(*whens, default=F(name), output_field=field)
-    Message.objects.filter(pk__in=[m.pk for m, _ in finals], status=MessageStatus.SENDING).update(**changes)
+        with connection.cursor() as cursor:
+            cursor.execute(_RECORD_SQL, [json.dumps(rows), MessageStatus.SENDING.value])
+    else:
+        changes = {}
+        for name in _RECORDED:
+            field = Message._meta.get_field(name)
+            whens = [
+                When(Q(pk=message.pk, attempts=message.attempts), then=Value(values[name], output_field=field))
+                for message, values in finals
+            ]
+            changes[name] = Case(*whens, default=F(name), output_field=field)
+        Message.objects.filter(pk__in=[m.pk for m, _ in finals], status=MessageStatus.SENDING).update(**changes)
     for message, values in finals:
         for name, value in values.items():
             setattr(message, name, value)
