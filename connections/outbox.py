@@ -380,8 +380,9 @@ def messages_deliver(*, message_ids: list[int]) -> int:
     returns how many were sent."""
     now = timezone.now()
     claimed, partners = _claim(list(message_ids), now)
-    if len(claimed) < len(set(message_ids)):
-        _holds_note([i for i in message_ids if i not in {m.id for m in claimed}], now)
+    unclaimed = set(message_ids) - {message.id for message in claimed}
+    if unclaimed:
+        _holds_note(sorted(unclaimed), now)
     expired = [m for m in claimed if m.status == MessageStatus.DEAD]
     sending = [m for m in claimed if m.status == MessageStatus.SENDING]
     outcomes = _send_all(sending, partners)

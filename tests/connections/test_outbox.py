@@ -265,3 +265,45 @@ def test_backoff_grows_and_is_capped():
         delays = [outbox.retry_delay(n) for n in range(1, 12)]
     assert 1 <= delays[0] <= 2 and 4 <= delays[2] <= 8
     assert all(30 <= d <= 60 for d in delays[6:])
+
+
+@responses.activate
+def test_in_one_batch_a_heartbeat_still_waits_for_the_handshake_before_it(
+    partner, make_message, queued, django_capture_on_commit_callbacks
+):
+    responses.post(f"{BASE}/handshake", status=204)
+    responses.post(f"{BASE}/heartbeat", status=204)
+    handshake = make_message(partner, "handshake", {"required_behaviour": {}})
+    heartbeat = make_message(partner, "heartbeat")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.messages_deliver(message_ids=[heartbeat.id, handshake.id]) == 1
+
+    heartbeat.refresh_from_db()
+    assert heartbeat.status == MessageStatus.PENDING and "handshake" in heartbeat.error
+    assert [c.request.url.rsplit("/", 1)[-1] for c in responses.calls] == ["handshake"]
+    assert (heartbeat.id, 0) in queued  # released by the handshake's delivery
+
+
+@responses.activate
+def test_a_batch_holds_only_the_messages_of_partners_that_must_wait(
+    partner, make_message, queued, django_capture_on_commit_callbacks
+):
+    other = CapacityProviderFactory(
+        base_url="https://other.example.com/oscp/2.0",
+        partner_token="other-token-abcdefgh1234",
+        registration_status=RegistrationStatus.REGISTERED,
+        connection_state=ConnectionState.ONLINE,
+    )
+    partner_transition(partner=partner, to=ConnectionState.OFFLINE, reason="test")
+    responses.post("https://other.example.com/oscp/2.0/update_group_measurements", status=204)
+    held = make_message(partner, "update_group_measurements")
+    sent = make_message(other, "update_group_measurements")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert outbox.messages_deliver(message_ids=[held.id, sent.id]) == 1
+
+    held.refresh_from_db()
+    sent.refresh_from_db()
+    assert (held.status, held.attempts, held.error) == (MessageStatus.PENDING, 0, outbox.HELD_OFFLINE)
+    assert sent.status == MessageStatus.SENT and len(responses.calls) == 1
