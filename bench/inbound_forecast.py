@@ -8,8 +8,8 @@ p50 and p99 latency. Run from the repository root:
     .venv/bin/python bench/inbound_forecast.py [--seconds 10] [--threads 4] [--workers 3]
 
 Environment: PGURL (server, default postgres://postgres@127.0.0.1:5432), CELERY_BROKER_URL
-(default: the value in .env, else redis://127.0.0.1:6379/15), CONN_MAX_AGE (default 0, as in
-production).
+(default: the value in .env, else redis://127.0.0.1:6379/15), CONN_MAX_AGE (default: the
+platform's, persistent connections).
 """
 
 import argparse
@@ -140,7 +140,7 @@ def main() -> int:
         "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL")
         or dotenv_value("CELERY_BROKER_URL")
         or "redis://127.0.0.1:6379/15",
-        "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "0"),
+        **({"CONN_MAX_AGE": os.environ["CONN_MAX_AGE"]} if "CONN_MAX_AGE" in os.environ else {}),
         "LOG_LEVEL": "WARNING",
     }
     manage = [str(PYTHON), "manage.py"]
