@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
+from oscp_platform.bulk import rows_insert
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Source, schedule_pieces
@@ -130,7 +131,8 @@ def envelopes_rebuild(
                 )
     if overlapping:
         Envelope.objects.filter(id__in=[row.id for row in overlapping]).delete()
-    Envelope.objects.bulk_create(
+    rows_insert(
+        Envelope,
         keep
         + [
             Envelope(
@@ -148,7 +150,7 @@ def envelopes_rebuild(
                 rule=piece.rule,
             )
             for piece in pieces
-        ]
+        ],
     )
     return len(pieces)
 
@@ -260,7 +262,7 @@ def forecast_receive(
         received_at=received_at,
         all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
     )
-    ForecastBlock.objects.bulk_create(ForecastBlock(forecast=forecast, **block) for block in blocks)
+    rows_insert(ForecastBlock, [ForecastBlock(forecast=forecast, **block) for block in blocks])
 
     sender_id = getattr(sender, "id", None)
     optimizer = group.capacity_optimizer
