@@ -1,8 +1,8 @@
-"""The pipeline every OSCP 2.0 request to ``/oscp/fp/2.0/<message>`` goes through. Every request
-takes the same steps (``OscpView.post``) and leaves one row in the message log, whatever happens:
-
-Every rule that belongs to one message type comes from its declaration in the registry
+"""The pipeline every OSCP 2.0 request to ``/oscp/fp/2.0/<message>`` goes through. Every rule that
+belongs to one message type comes from its declaration in the registry
 (``connections/oscp/messages.py``); what the message does is its registered ``receive`` handler.
+Every request takes the same steps (``OscpView.post``) and leaves one row in the message log,
+whatever happens:
 
 1. ``Authorization`` → the partner (401 no/odd header, 403 unknown/retired token or disabled).
 2. ``X-Request-ID`` required (400); the partner's role may send this message (403).
