@@ -2,6 +2,7 @@
 reported measurement periods."""
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
@@ -12,16 +13,21 @@ from . import compliance, services
 
 @shared_task(name="forecasts.groups_mode_check")
 def groups_mode_check() -> int:
-    """Queue one mode check per enabled group due one (claimed: never twice in one round)."""
+    """Queue the mode check of every enabled group due one (claimed: never twice in one round),
+    in batches of ``GROUP_MODE_CHECK_BATCH`` groups per task."""
+    size = settings.GROUP_MODE_CHECK_BATCH
     with transaction.atomic():
         ids = services.groups_mode_check_claim()
-        transaction.on_commit(lambda: [group_mode_check.delay(group_id) for group_id in ids])
+        batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+        transaction.on_commit(lambda: [group_modes_check.delay(batch) for batch in batches])
     return len(ids)
 
 
-@shared_task(name="forecasts.group_mode_check", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
-def group_mode_check(group_id: int) -> None:
-    services.group_mode_refresh(group_id=group_id)
+@shared_task(name="forecasts.group_modes_check", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+def group_modes_check(group_ids: list[int]) -> None:
+    """Re-evaluate the mode of each group (one transaction each; a group another worker holds is skipped)."""
+    for group_id in group_ids:
+        services.group_mode_refresh(group_id=group_id)
 
 
 @shared_task(name="forecasts.compliance_check")

@@ -193,6 +193,8 @@ OSCP_DEFAULT_FALLBACK_EXPORT_KW = env.float("OSCP_DEFAULT_FALLBACK_EXPORT_KW", d
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
 # Seconds between group mode checks; a group is checked at most once per half of this.
 GROUP_MODE_CHECK_SECONDS = env.int("GROUP_MODE_CHECK_SECONDS", default=10)
+# Groups whose mode check one task runs (published per batch, not per group).
+GROUP_MODE_CHECK_BATCH = env.int("GROUP_MODE_CHECK_BATCH", default=50)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
 # Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.

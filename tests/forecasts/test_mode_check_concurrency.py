@@ -14,7 +14,7 @@ from connections.models import Partner
 from forecasts import services
 from forecasts.models import GroupModeChange
 from forecasts.services import forecast_receive, group_mode_refresh
-from forecasts.tasks import group_mode_check, groups_mode_check
+from forecasts.tasks import group_modes_check, groups_mode_check
 from groups.models import CapacityGroup
 from tests.connections.factories import CapacityProviderFactory
 from tests.groups.factories import CapacityGroupFactory
@@ -63,12 +63,12 @@ def test_two_dispatchers_at_once_queue_each_group_once_per_round(groups, setting
     clock = {"now": timezone.now()}
     current = {"round": 0}
 
-    def record(group_id):
+    def record(group_ids):
         with lock:
-            queued.append((current["round"], threading.current_thread().name, group_id))
+            queued.extend((current["round"], threading.current_thread().name, group_id) for group_id in group_ids)
 
     with (
-        mock.patch.object(group_mode_check, "delay", side_effect=record),
+        mock.patch.object(group_modes_check, "delay", side_effect=record),
         mock.patch("django.utils.timezone.now", side_effect=lambda: clock["now"]),
     ):
         for number in range(ROUNDS):
@@ -86,27 +86,30 @@ def test_a_round_interrupted_is_picked_up_by_the_next_one(groups, settings):
     """A claim lasts half an interval: checks a lost task never ran are queued again next round."""
     settings.GROUP_MODE_CHECK_SECONDS = 10
     now = timezone.now()
+
+    def checked(delay) -> list[int]:
+        return sorted(group_id for call in delay.call_args_list for group_id in call.args[0])
+
     with (
-        mock.patch.object(group_mode_check, "delay") as delay,
+        mock.patch.object(group_modes_check, "delay") as delay,
         mock.patch("django.utils.timezone.now", return_value=now),
     ):
         run_together(groups_mode_check)
-    assert delay.call_count == GROUPS
-    with mock.patch.object(group_mode_check, "delay") as delay:
+    assert len(checked(delay)) == GROUPS
+    with mock.patch.object(group_modes_check, "delay") as delay:
         with mock.patch("django.utils.timezone.now", return_value=now + timedelta(seconds=4)):
             run_together(groups_mode_check)
-        assert delay.call_count == 0  # the same round
+        assert checked(delay) == []  # the same round
         with mock.patch("django.utils.timezone.now", return_value=now + timedelta(seconds=5)):
             run_together(groups_mode_check)
-        assert delay.call_count == GROUPS
+        assert len(checked(delay)) == GROUPS
 
 
 def test_checks_of_the_same_groups_at_once_record_each_mode_change_once(groups):
     ids = [g.id for g in groups]
 
     def check_all():
-        for group_id in ids:
-            group_mode_check(group_id)
+        group_modes_check(ids)
 
     run_together(check_all, check_all, lambda: check_all() or check_all())
 

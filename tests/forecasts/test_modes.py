@@ -135,11 +135,11 @@ def test_connection_marked_offline_counts_as_offline(group, receive, at_time):
 def test_dispatcher_fans_out_one_check_per_enabled_group(group, django_capture_on_commit_callbacks):
     CapacityGroupFactory(owner=group.owner, enabled=False)
     with (
-        mock.patch("forecasts.tasks.group_mode_check.delay") as delay,
+        mock.patch("forecasts.tasks.group_modes_check.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         assert groups_mode_check() == 1
-    delay.assert_called_once_with(group.id)
+    delay.assert_called_once_with([group.id])
 
 
 def test_stale_when_the_provider_cadence_has_passed(group, receive):
@@ -178,7 +178,7 @@ def test_dispatcher_run_twice_in_one_round_queues_each_group_once(
     settings.GROUP_MODE_CHECK_SECONDS = 10
     now = timezone.now()
     with (
-        mock.patch("forecasts.tasks.group_mode_check.delay") as delay,
+        mock.patch("forecasts.tasks.group_modes_check.delay") as delay,
         django_capture_on_commit_callbacks(execute=True),
     ):
         at_time(now)
@@ -186,7 +186,7 @@ def test_dispatcher_run_twice_in_one_round_queues_each_group_once(
         assert groups_mode_check() == 0  # a second beat (or dispatcher) in the same round
         at_time(now + timedelta(seconds=5))
         assert groups_mode_check() == 1  # half an interval later: the next round
-    assert [c.args for c in delay.call_args_list] == [(group.id,), (group.id,)]
+    assert [c.args for c in delay.call_args_list] == [([group.id],), ([group.id],)]
 
 
 def test_a_forecast_handled_with_a_stale_group_does_not_record_the_mode_change_again(group, receive, at_time):
