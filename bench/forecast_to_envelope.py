@@ -99,7 +99,7 @@ def in_process(runs: int):
     start = datetime(2031, 1, 1, tzinfo=UTC)
     timings = []
     # Webhook/forward deliveries are queued on commit; the broker is not what is measured here.
-    with mock.patch("connections.tasks.message_send.delay"):
+    with mock.patch("connections.outbox.broker_publish"):
         for run in range(runs):
             now = start + timedelta(minutes=15 * run)
             blocks = [
