@@ -106,11 +106,9 @@ PRESETS: dict[str, Preset] = {
         # pyoscp 0.1.0 as measured (../shared/partners.md): acknowledgement served at
         # handshake_acknowledgment, every acknowledgement it reads needs required_behaviour (a `{}`
         # makes it answer 500) and it heartbeats only at the interval given there; it parses
-        # times with strptime('%Y-%m-%d %H:%M:%S') and sends them that way, zone-less (UTC);
-        # it has no handshake sender, so we start.
+        # times with strptime('%Y-%m-%d %H:%M:%S') and sends them that way, zone-less (UTC).
         _preset(
             Profile.PYOSCP,
-            handshake_initiator=HandshakeInitiator.WE,
             acknowledge_with_behaviour=True,
             path_overrides={"handshake_acknowledge": "handshake_acknowledgment"},
             time_format=TimeFormat.SPACE_UTC,
