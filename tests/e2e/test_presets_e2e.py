@@ -9,6 +9,7 @@ management API alone, with its ``profile`` and nothing else it would not know by
 """
 
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -223,3 +224,50 @@ def test_vector_derms_onboarded_through_the_api_alone(peer_factory, web_server, 
     # The log keeps the static header values masked.
     logged = Message.objects.filter(direction="out", status="sent").first()
     assert STATIC_HEADERS["apikey"] not in json.dumps(logged.headers)
+
+
+SPACE_UTC = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
+
+
+def test_pyoscp_acknowledgement_path_and_body_and_the_times_it_reads_and_sends(peer_factory, web_server, real_worker):
+    pyoscp = peer_factory()
+    staff = Staff(web_server, UserFactory())
+    created = staff.post("/capacity-providers", {"name": "pyoscp", "baseUrl": pyoscp.base_url, "profile": "pyoscp"})
+    assert created.status_code == 201, created.text
+    partner = created.json()["data"]
+    oscp = f"{web_server.url}/oscp/fp/2.0"
+
+    # Its registration manager registers with the token staff gave it; we answer with ours.
+    register = {"token": "pyoscp-token-for-us-01", "version_url": [{"version": "2.0", "base_url": pyoscp.base_url}]}
+    answer = pyoscp.call(oscp, "register", register, token=partner["token"], request_id="Ab3_x-9QzK1")
+    assert answer.status == 204, answer.body
+    [reply] = pyoscp.wait_for("register", timeout=15)
+    our_token = reply.body["token"]
+    shown = f"/capacity-providers/{partner['configId']}"
+    wait_until(lambda: staff.get(shown)["registrationStatus"] == "Registered", 10)
+
+    # Its handshake: acknowledged at handshake_acknowledgment, with required_behaviour (a {} makes it 500).
+    behaviour = {"required_behaviour": {"heartbeat_interval": 1}}
+    assert pyoscp.call(oscp, "handshake", behaviour, token=our_token, request_id="Hs3_x-9QzK1").status == 204
+    [ack] = pyoscp.wait_for("handshake_acknowledgment", timeout=15)
+    assert ack.path.endswith("/handshake_acknowledgment")
+    assert ack.body["required_behaviour"]["heartbeat_interval"] == 30
+    assert not pyoscp.requests_to("handshake_acknowledge")
+
+    # Our heartbeats carry times it can parse: strptime('%Y-%m-%d %H:%M:%S').
+    heartbeats = pyoscp.wait_for("heartbeat", count=2, timeout=15)
+    for heartbeat in heartbeats:
+        assert re.match(SPACE_UTC, heartbeat.body["offline_mode_at"]), heartbeat.body
+        datetime.strptime(heartbeat.body["offline_mode_at"], "%Y-%m-%d %H:%M:%S")
+
+    # Its own heartbeat times are zone-less: read as UTC. Its request ids are 11 characters.
+    later = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+    assert pyoscp.call(oscp, "heartbeat", {"offline_mode_at": later}, token=our_token).status == 204
+    assert staff.get(shown)["offlineModeAt"].startswith(later)
+
+    # We start a handshake; its acknowledgement (no X-Correlation-ID) completes it.
+    assert staff.post(f"/capacity-providers/{partner['configId']}/handshake").status_code in (200, 201, 202)
+    pyoscp.wait_for("handshake", timeout=15)
+    own_ack = {"required_behaviour": {"heartbeat_interval": 10}}
+    assert pyoscp.call(oscp, "handshake_acknowledgment", own_ack, token=our_token).status == 204
+    wait_until(lambda: staff.get(shown)["connectionState"] == "online", 10)
