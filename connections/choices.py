@@ -108,3 +108,36 @@ class RequestIdHeaderPolicy(models.TextChoices):
 
     OURS = "ours", "Per-message X-Request-ID wins"
     STATIC = "static", "Static header wins"
+
+
+class Profile(models.TextChoices):
+    """A partner's dialect: the preset its connection settings start from (``connections/presets.py``)."""
+
+    OSCP_20 = "oscp-2.0", "OSCP 2.0 (standard)"
+    VECTOR_DERMS = "vector-derms", "Vector DERMS"
+    ELMO = "elmo", "Taipower ELMO"
+    SOLARNETWORK = "solarnetwork", "SolarNetwork"
+    PYOSCP = "pyoscp", "pyoscp 0.1.0"
+
+
+class RegistrationMode(models.TextChoices):
+    """How a partner becomes registered."""
+
+    STANDARD = "standard", "Register exchange, either side starts"
+    WE_REGISTER_FIRST = "we-register-first", "We register first with the partner's initial token"
+    OUT_OF_BAND = "out-of-band", "Out of band: registered once URL and credentials are set"
+
+
+class HandshakeInitiator(models.TextChoices):
+    """Who may start a handshake."""
+
+    EITHER = "either", "Either side"
+    WE = "we", "We start it"
+    THEY = "they", "The partner starts it"
+
+
+class TimeFormat(models.TextChoices):
+    """How the times we send are written."""
+
+    RFC3339 = "rfc3339", "RFC 3339 in UTC with Z"
+    SPACE_UTC = "space-utc", "YYYY-MM-DD HH:MM:SS in UTC, no zone"

@@ -4,9 +4,12 @@ Connections are kept alive: one ``requests.Session`` per process with a pool per
 shared by the outbox's sending threads (cookies are never kept).
 
 Every call is ``POST {partner.base_url}/{path}`` where ``path`` is the partner's path override for
-the message type, else the message type itself. Headers: ``X-Request-ID`` (the message's id, the
-same on every retry), ``X-Correlation-ID`` when set, ``Content-Type: application/json``, the
-partner's static headers, and authentication:
+the message type, else the message type itself. The body goes in the partner's dialect: times in
+its ``time_format``, ``energy_type`` / ``initial_measure_time`` left out where it does not take them
+(``oscp.serializers.wire_render``; the message log keeps the standard form).
+
+Headers: ``X-Request-ID`` (the message's id, the same on every retry), ``X-Correlation-ID`` when
+set, ``Content-Type: application/json``, the partner's static headers, and authentication:
 
 - ``Authorization: Token <partner_token>`` (OSCP standard), or
 - OAuth2 client credentials when ``service_props`` has ``oauth-token-url`` and ``oauth-client-id``
@@ -45,8 +48,9 @@ from requests_oauthlib import OAuth2Session
 
 from oscp_platform.crypto import decrypt, encrypt, mask
 
-from .choices import RequestIdHeaderPolicy
+from .choices import RequestIdHeaderPolicy, TimeFormat
 from .models import Message, Partner
+from .oscp.serializers import wire_render
 
 logger = logging.getLogger(__name__)
 # requests-oauthlib logs token responses and Basic credentials at DEBUG: never let them through.
@@ -281,10 +285,33 @@ def _post(url: str, data: bytes, headers: dict[str, str], shown: dict[str, str],
     raise error(text, delivery)
 
 
-def _body_bytes(message: Message) -> bytes:
-    if message.sealed_body:
-        return message.sealed_body.encode()
-    return json.dumps(message.body if message.body is not None else {}).encode()
+def _body_bytes(message: Message, partner: Partner | None = None) -> bytes:
+    """The body as sent: the sealed one if any, else the logged one; for a partner, in its
+    dialect (time format, optional measurement fields it does not take)."""
+    if partner is None or not _renders(partner):
+        if message.sealed_body:
+            return message.sealed_body.encode()
+        return json.dumps(message.body if message.body is not None else {}).encode()
+    body = json.loads(message.sealed_body) if message.sealed_body else message.body
+    drop = frozenset(
+        name
+        for name, send in (
+            ("energy_type", partner.send_energy_type),
+            ("initial_measure_time", partner.send_initial_measure_time),
+        )
+        if not send
+    )
+    return json.dumps(
+        wire_render(body if body is not None else {}, time_format=partner.time_format, drop=drop)
+    ).encode()
+
+
+def _renders(partner: Partner) -> bool:
+    return (
+        partner.time_format != TimeFormat.RFC3339
+        or not partner.send_energy_type
+        or not partner.send_initial_measure_time
+    )
 
 
 def partner_message_post(*, message: Message, partner: Partner) -> Delivery:
@@ -294,7 +321,7 @@ def partner_message_post(*, message: Message, partner: Partner) -> Delivery:
     static_values = list(static_headers_of(partner).values())
     secrets = [partner.partner_token, partner.oauth_client_secret, *static_values, *sealed_secrets(message)]
     oauth = uses_oauth(partner)
-    data = _body_bytes(message)
+    data = _body_bytes(message, partner)
 
     def attempt(refresh: bool) -> Delivery:
         if oauth:

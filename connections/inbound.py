@@ -11,7 +11,16 @@ from django.utils import timezone
 
 from oscp_platform.crypto import mask, token_digest
 
-from .choices import ConnectionState, MessageDirection, MessageStatus, MessageType, RegistrationStatus, TokenKind
+from .choices import (
+    ConnectionState,
+    HandshakeInitiator,
+    MessageDirection,
+    MessageStatus,
+    MessageType,
+    RegistrationMode,
+    RegistrationStatus,
+    TokenKind,
+)
 from .lifecycle import (
     partner_is_offline,
     partner_lock,
@@ -20,7 +29,7 @@ from .lifecycle import (
     partner_transition_or_note,
 )
 from .models import Message, MessageSegment, Partner
-from .oscp.serializers import behaviour_settings
+from .oscp.serializers import behaviour_settings, behaviour_wire
 from .outbox import outbox_enqueue
 from .services import inbound_token_issue
 
@@ -35,6 +44,10 @@ REGISTERED_STATES = {
 
 class PartnerNotRegistered(Exception):
     """A handshake (or acknowledgement) from a partner that has not completed registration."""
+
+
+class NotForThisPartner(Exception):
+    """A message the partner's connection profile says it does not send us (403, the text says why)."""
 
 
 def partner_is_registered(partner: Partner) -> bool:
@@ -80,7 +93,13 @@ def register_receive(
     own register, registration is complete; otherwise issue our next token and queue our reply
     (the token the partner used stays live until that reply is accepted). Returns the reply."""
     partner = partner_lock(partner)
+    if partner.registration_mode == RegistrationMode.OUT_OF_BAND:
+        raise NotForThisPartner("register: this partner is registered out of band (no register exchange).")
     is_reply = _registration_is_reply(partner=partner, presented_token=presented_token, correlation_id=correlation_id)
+    if not is_reply and partner.registration_mode == RegistrationMode.WE_REGISTER_FIRST:
+        raise NotForThisPartner(
+            "register: we register first with this partner; a register must answer ours (X-Correlation-ID)."
+        )
     partner.partner_token = token
     partner.base_url = base_url
     partner.oscp_version = "2.0"
@@ -165,11 +184,32 @@ def handshake_receive(*, partner: Partner, behaviour: dict | None, request_id: s
     partner = partner_lock(partner)
     if not partner_is_registered(partner):
         raise PartnerNotRegistered(partner.connection_state)
+    if partner.handshake_initiator == HandshakeInitiator.WE:
+        raise NotForThisPartner("handshake: with this partner we start the handshake; wait for ours.")
     _behaviour_store(partner, behaviour or {})
     _handshake_complete(partner, reason="handshake received")
     return outbox_enqueue(
-        partner=partner, message_type=MessageType.HANDSHAKE_ACKNOWLEDGE, body={}, correlation_id=request_id
+        partner=partner,
+        message_type=MessageType.HANDSHAKE_ACKNOWLEDGE,
+        body=acknowledgement_body(partner),
+        correlation_id=request_id,
     )
+
+
+DEFAULT_ACKNOWLEDGEMENT_HEARTBEAT_SECONDS = 60
+
+
+def acknowledgement_body(partner: Partner) -> dict:
+    """Our handshake acknowledgement: ``{}`` (the reference), or, for partners that read it from
+    every acknowledgement (pyoscp), our ``required_behaviour`` with the heartbeat interval we want."""
+    if not partner.acknowledge_with_behaviour:
+        return {}
+    interval = partner.required_heartbeat_seconds or DEFAULT_ACKNOWLEDGEMENT_HEARTBEAT_SECONDS
+    return {
+        "required_behaviour": behaviour_wire(
+            heartbeat_interval=interval, measurement_configuration=partner.required_measurement_styles or []
+        )
+    }
 
 
 @transaction.atomic

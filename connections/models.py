@@ -10,12 +10,16 @@ from oscp_platform.crypto import EncryptedTextField
 
 from .choices import (
     ConnectionState,
+    HandshakeInitiator,
     MeasurementMessage,
     MessageDirection,
     MessageStatus,
     PartnerRole,
+    Profile,
+    RegistrationMode,
     RegistrationStatus,
     RequestIdHeaderPolicy,
+    TimeFormat,
     TokenKind,
 )
 
@@ -48,7 +52,20 @@ class Partner(models.Model):
     # The token we present when calling the partner (given at registration or by staff).
     partner_token = EncryptedTextField(blank=True, default="")
 
-    # Connection profile: partner dialects, kept as data at the protocol edge.
+    # Connection profile: partner dialects, kept as data at the protocol edge. ``profile`` names the
+    # preset the settings below start from (connections/presets.py); the fields hold effective values.
+    profile = models.CharField(max_length=32, choices=Profile.choices, default=Profile.OSCP_20)
+    registration_mode = models.CharField(
+        max_length=32, choices=RegistrationMode.choices, default=RegistrationMode.STANDARD
+    )
+    handshake_initiator = models.CharField(
+        max_length=8, choices=HandshakeInitiator.choices, default=HandshakeInitiator.EITHER
+    )
+    acknowledge_with_behaviour = models.BooleanField(
+        default=False,
+        help_text="Acknowledge handshakes with our required_behaviour (heartbeat interval) instead of {}.",
+    )
+    time_format = models.CharField(max_length=16, choices=TimeFormat.choices, default=TimeFormat.RFC3339)
     static_headers = EncryptedTextField(blank=True, default="", help_text="JSON object of extra headers.")
     path_overrides = models.JSONField(default=dict, blank=True, help_text='e.g. {"handshake_acknowledge": "ack"}')
     request_id_header_policy = models.CharField(
@@ -63,8 +80,30 @@ class Partner(models.Model):
     combined_asset_id = models.CharField(
         max_length=64, blank=True, help_text="Report all assets of a group as one asset with this id."
     )
+    one_asset_per_group = models.BooleanField(
+        default=False, help_text="Report a group's assets as one asset whose id is the group's identifier."
+    )
+    instantaneous_units = models.JSONField(
+        default=list, blank=True, help_text='Instantaneous units the partner accepts, e.g. ["W", "KW"] (empty: any).'
+    )
+    energy_units = models.JSONField(
+        default=list, blank=True, help_text='Energy units the partner accepts, e.g. ["KWH"] (empty: any).'
+    )
+    send_energy_type = models.BooleanField(default=True, help_text="Send energy_type in measurements.")
+    send_initial_measure_time = models.BooleanField(
+        default=True, help_text="Send initial_measure_time in measurements."
+    )
+    send_empty_measurements = models.BooleanField(
+        default=False, help_text="Send a measurement report even when it has no measurements."
+    )
+    group_identifier_pattern = models.CharField(
+        max_length=128, blank=True, help_text="Regular expression group identifiers must match (empty: any)."
+    )
     forecast_cadence_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Expected forecast cadence; later forecasts are flagged stale."
+    )
+    forecast_horizon_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Expected forecast horizon (hours ahead)."
     )
     # What we require of the partner when we start a handshake.
     required_heartbeat_seconds = models.PositiveIntegerField(null=True, blank=True)

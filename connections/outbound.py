@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .choices import ConnectionState, MessageType, RegistrationStatus
+from .choices import ConnectionState, HandshakeInitiator, MessageType, RegistrationMode, RegistrationStatus
 from .inbound import registration_send
 from .lifecycle import OFFLINE_CHECK_STATES, partner_lock, partner_offline_mark, partner_transition
 from .models import Message, Partner
@@ -32,6 +32,10 @@ def partner_register(*, partner: Partner) -> Message:
     partner = partner_lock(partner)
     if not partner.enabled:
         raise ValidationError({"enabled": "The partner is disabled."})
+    if partner.registration_mode == RegistrationMode.OUT_OF_BAND:
+        raise ValidationError(
+            {"registrationMode": "This partner is registered out of band: no register message is ever sent."}
+        )
     if not partner.partner_token:
         raise ValidationError({"partnerToken": "Set the token the partner gave us before registering."})
     return registration_send(partner=partner, reason="registering: register sent")
@@ -52,6 +56,8 @@ def partner_handshake_start(*, partner: Partner, behaviour: dict | None = None) 
     partner = partner_lock(partner)
     if not partner.enabled:
         raise ValidationError({"enabled": "The partner is disabled."})
+    if partner.handshake_initiator == HandshakeInitiator.THEY:
+        raise ValidationError({"handshakeInitiator": "This partner starts the handshake; we do not."})
     if partner.connection_state in (ConnectionState.REGISTERING, ConnectionState.FAILED, ConnectionState.DISABLED):
         raise ValidationError(
             {"connectionState": f"A handshake needs a registered partner (this one is {partner.connection_state})."}

@@ -11,12 +11,14 @@ from oauth2_provider.models import get_application_model
 from oscp_platform.crypto import token_digest, token_generate
 from oscp_platform.history import history_by as _history_by
 
-from .choices import TokenKind
+from .choices import ConnectionState, RegistrationMode, RegistrationStatus, TokenKind
 from .lifecycle import (
     partner_enabled_apply,
     partner_lock,
+    partner_transition,
 )
 from .models import InboundToken, Partner
+from .presets import PRESET_FIELDS, preset_fill
 
 OAUTH_CLIENT_SECRET = "oauth-client-secret"
 
@@ -42,24 +44,25 @@ def partner_token_rotate(*, partner: Partner) -> str:
 
 # Configuration a Capacity Provider / Optimizer record holds, by model field name. Connection state,
 # registration outcome and negotiated settings are written by the lifecycle, not here.
-PARTNER_CONFIG_FIELDS = (
-    "name",
-    "base_url",
-    "oscp_version",
-    "enabled",
-    "registration_status",
-    "service_props",
-    "oauth_client_secret",
-    "partner_token",
-    "static_headers",
-    "path_overrides",
-    "request_id_header_policy",
-    "naive_times_as_utc",
-    "measurement_message",
-    "combined_asset_id",
-    "forecast_cadence_minutes",
-    "required_heartbeat_seconds",
-    "required_measurement_styles",
+# ``profile`` and the settings it fills (``connections.presets.PRESET_FIELDS``) are configuration too.
+PARTNER_CONFIG_FIELDS = tuple(
+    dict.fromkeys(
+        (
+            "name",
+            "base_url",
+            "oscp_version",
+            "enabled",
+            "registration_status",
+            "service_props",
+            "oauth_client_secret",
+            "partner_token",
+            "static_headers",
+            "profile",
+            *PRESET_FIELDS,
+            "combined_asset_id",
+            "required_measurement_styles",
+        )
+    )
 )
 
 
@@ -87,6 +90,40 @@ def _partner_assign(partner: Partner, values: dict[str, Any]) -> None:
         setattr(partner, field, value)
 
 
+def _preset_apply(partner: Partner, config: dict[str, Any], *, refill: bool) -> dict[str, Any]:
+    """``config`` with the partner's preset filled in: settings given explicitly win; with
+    ``refill`` (create, full replace, a new profile) the others take the preset's values."""
+    if not refill:
+        return config
+    profile = config.get("profile", partner.profile)
+    return {**config, **preset_fill(profile=profile, explicit=config), "profile": profile}
+
+
+def partner_has_credentials(partner: Partner) -> bool:
+    """What an out-of-band partner needs before it counts as registered: its URL and a way to call it."""
+    props = partner.service_props or {}
+    oauth = bool(props.get("oauth-token-url") and props.get("oauth-client-id") and partner.oauth_client_secret)
+    return bool(partner.base_url) and (oauth or bool(partner.partner_token))
+
+
+def _out_of_band_apply(partner: Partner) -> None:
+    """A partner registered out of band (Vector DERMS: no register message at all) counts as
+    registered once staff have entered its URL and credentials: its handshake is accepted and it
+    gets heartbeats like any registered partner."""
+    if partner.registration_mode != RegistrationMode.OUT_OF_BAND:
+        return
+    if partner.registration_status == RegistrationStatus.REGISTERED or not partner_has_credentials(partner):
+        return
+    partner.registration_status = RegistrationStatus.REGISTERED
+    if partner.connection_state in (ConnectionState.NEW, ConnectionState.FAILED):
+        partner_transition(
+            partner=partner,
+            to=ConnectionState.REGISTERED,
+            reason="registered out of band: URL and credentials set",
+            save=False,
+        )
+
+
 def _enabled_apply(partner: Partner, actor, reason: str) -> None:
     """``enabled`` decides between ``disabled`` and a live connection state (lifecycle)."""
     by = actor.get_username() if getattr(actor, "is_authenticated", False) else ""
@@ -108,7 +145,9 @@ def partner_create(
 
     Returns the partner and the token's plaintext, which is shown once and never stored."""
     partner = Partner(owner=owner, role=role)
-    _partner_assign(partner, {"name": name, "base_url": base_url, **config})
+    config = _preset_apply(partner, {"name": name, "base_url": base_url, **config}, refill=True)
+    _partner_assign(partner, config)
+    _out_of_band_apply(partner)
     _history_by(partner, actor, "created")
     _enabled_apply(partner, actor, "created")
     partner.save()
@@ -118,12 +157,17 @@ def partner_create(
 
 
 @transaction.atomic
-def partner_update(*, partner: Partner, actor: AbstractBaseUser | None = None, **changes: Any) -> Partner:
+def partner_update(
+    *, partner: Partner, actor: AbstractBaseUser | None = None, refill: bool | None = None, **changes: Any
+) -> Partner:
     """Set the given configuration fields (the management API passes all of them: full replace).
+    When ``profile`` is given (or ``refill``), preset settings not given take the preset's values.
     Turning ``enabled`` off disables the connection (nothing is sent, calls are refused); turning
     it on again restores it and sends what the outbox held meanwhile."""
     partner = _concrete(partner)
+    changes = _preset_apply(partner, changes, refill="profile" in changes if refill is None else refill)
     _partner_assign(partner, changes)
+    _out_of_band_apply(partner)
     _history_by(partner, actor, "updated")
     _enabled_apply(partner, actor, "updated")
     partner.save()

@@ -56,6 +56,9 @@ class InstructionAction(models.TextChoices):
     ADJUST = "AdjustGroupCapacityForecast"
     COMPLIANCE_ERROR = "GroupCapacityComplianceError"
     HANDSHAKE = "Handshake"
+    # Seed 002: "all standard OSCP messages that can be initiated by a Capacity Optimizer".
+    UPDATE_GROUP_MEASUREMENTS = "UpdateGroupMeasurements"
+    UPDATE_ASSET_MEASUREMENTS = "UpdateAssetMeasurements"
 
 
 class InstructionState(models.TextChoices):

@@ -36,8 +36,9 @@ def compliance_error_receive(
     )
 
 
-def _compliance_error_send(*, group: CapacityGroup, forecast: Forecast, text: str, blocks: list[dict]):
-    """Queue ``group_capacity_compliance_error`` to the group's provider about ``forecast``."""
+def _compliance_error_send(*, group: CapacityGroup, correlation_id: str, text: str, blocks: list[dict]):
+    """Queue ``group_capacity_compliance_error`` to the group's provider about the forecast whose
+    request id is ``correlation_id``."""
     body: dict = {"message": text}
     if blocks:
         body["forecasted_blocks"] = wire_blocks(blocks)
@@ -45,7 +46,7 @@ def _compliance_error_send(*, group: CapacityGroup, forecast: Forecast, text: st
         partner=group.capacity_provider,
         message_type=COMPLIANCE_ERROR,
         body=body,
-        correlation_id=forecast.request_id,
+        correlation_id=correlation_id,
         group=group,
     )
 
@@ -54,19 +55,22 @@ def _compliance_error_send(*, group: CapacityGroup, forecast: Forecast, text: st
 def compliance_error_raise(
     *,
     group: CapacityGroup,
-    forecast: Forecast,
+    forecast: Forecast | None,
     message: str,
     blocks: list[dict] | None = None,
     raised_by=None,
+    correlation_id: str = "",
 ) -> ComplianceError:
     """Tell the group's provider we cannot comply with ``forecast`` (X-Correlation-ID = its
-    request id)."""
-    outbound = _compliance_error_send(group=group, forecast=forecast, text=message, blocks=blocks or [])
+    request id). Without a forecast, ``correlation_id`` goes out as given and the error is
+    recorded as linked to no forecast."""
+    correlation_id = forecast.request_id if forecast is not None else correlation_id
+    outbound = _compliance_error_send(group=group, correlation_id=correlation_id, text=message, blocks=blocks or [])
     return ComplianceError.objects.create(
         group=group,
         forecast=forecast,
         message=message,
-        correlation_id=forecast.request_id,
+        correlation_id=correlation_id,
         forecasted_blocks=outbound.body.get("forecasted_blocks", []),
         origin=ComplianceOrigin.TOOL,
         raised_by=raised_by,
@@ -128,7 +132,7 @@ def compliance_check(
         )
     outbound = None
     if group.report_compliance_breaches and forecast is not None:
-        outbound = _compliance_error_send(group=group, forecast=forecast, text=text, blocks=blocks)
+        outbound = _compliance_error_send(group=group, correlation_id=forecast.request_id, text=text, blocks=blocks)
     return ComplianceError.objects.create(
         group=group,
         forecast=forecast,

@@ -4,13 +4,21 @@ action goes through the service that already sends that message; the instruction
 
 from django.db import transaction
 
+from connections.choices import MessageType
+from connections.oscp.serializers import wire_dump
 from connections.outbound import partner_handshake_start
+from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
 
 from .choices import INSTRUCTION_TOPIC, InstructionAction
 from .compliance import compliance_error_raise
 from .models import Forecast, Instruction
 from .services import adjustment_request
+
+MEASUREMENT_ACTIONS = {
+    InstructionAction.UPDATE_GROUP_MEASUREMENTS: MessageType.UPDATE_GROUP_MEASUREMENTS,
+    InstructionAction.UPDATE_ASSET_MEASUREMENTS: MessageType.UPDATE_ASSET_MEASUREMENTS,
+}
 
 
 @transaction.atomic
@@ -43,9 +51,19 @@ def instruction_add(
             message=body["message"],
             blocks=body.get("forecasted_blocks"),
             raised_by=owner,
+            correlation_id=correlation_id,
         ).outbound_message
     elif action == InstructionAction.HANDSHAKE:
         message = partner_handshake_start(partner=group.capacity_provider, behaviour=body.get("required_behaviour"))
+    elif action in MEASUREMENT_ACTIONS:
+        # Sent as the optimizer gave them, like the optimizer's own measurements relayed to the provider.
+        message = outbox_enqueue(
+            partner=group.capacity_provider,
+            group=group,
+            message_type=MEASUREMENT_ACTIONS[action],
+            body=wire_dump(body),
+            correlation_id=correlation_id,
+        )
     else:
         raise ValueError(f"Unknown instruction action {action!r}")
     return Instruction.objects.create(

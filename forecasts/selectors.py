@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from connections.choices import ConnectionState
 from groups.choices import GroupMode
@@ -216,6 +216,15 @@ def mode_decide(*, envelope: dict, offline_since: datetime | None, provider_name
     if received:
         return GroupMode.NORMAL, "a received block covers now"
     return GroupMode.FORECAST_GAP, "no received block covers now"
+
+
+def groups_last_forecast_annotate(groups: QuerySet[CapacityGroup]) -> QuerySet[CapacityGroup]:
+    """``last_forecast_at`` on each group: when its provider last sent a forecast for it (one
+    subquery, for lists; ``groups.selectors.forecast_stale`` reads it)."""
+    last = Forecast.objects.filter(
+        group=OuterRef("pk"), sender_id=OuterRef("capacity_provider_id"), message_type=ForecastMessage.UPDATE
+    ).order_by("-received_at")
+    return groups.annotate(last_forecast_at=Subquery(last.values("received_at")[:1]))
 
 
 def group_forecast_stale(*, group: CapacityGroup, now: datetime) -> bool | None:

@@ -16,6 +16,9 @@ class GroupPanels:
     operating_view_link: Callable | None = None
     # (group=, start=, end=) -> [(time, kW)]: measured power for the chart (measurements).
     power_series: Callable | None = None
+    # (queryset) -> queryset with ``last_forecast_at`` per group: when its provider last sent a
+    # forecast (forecasts), for ``forecastStale`` in the API.
+    last_forecast_annotate: Callable | None = None
 
 
 PANELS = GroupPanels()

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from connections.choices import PartnerRole
+from connections.presets import group_identifier_problem, unit_problems
 from oscp_platform.history import history_by
 
 from .choices import Audience
@@ -81,6 +82,16 @@ def group_config_validate(*, owner_id: int | None, config: Mapping[str, Any], gr
         if value is not None and value < 0:
             errors[field] = "Must not be negative."
     identifier = config.get("identifier")
+    for field in GROUP_PARTNER_ROLES:
+        partner = config.get(field)
+        problem = group_identifier_problem(partner=partner, identifier=identifier) if identifier else None
+        if problem and "identifier" not in errors and field not in errors:
+            errors["identifier"] = problem
+    if group_id is not None:
+        for asset in Asset.objects.filter(group_id=group_id, enabled=True).order_by("id"):
+            partner = config.get(_AUDIENCE_PARTNER[asset.audience])
+            for problem in _asset_unit_problems(asset, partner).values():
+                errors.setdefault(_AUDIENCE_PARTNER[asset.audience], f"Asset {asset.identifier!r}: {problem}")
     if owner_id is not None and identifier:
         taken = CapacityGroup.objects.filter(owner_id=owner_id, identifier=identifier).exclude(pk=group_id)
         if taken.exists():
@@ -145,9 +156,24 @@ def group_delete(*, group: CapacityGroup, actor: AbstractBaseUser | None = None)
     group.delete()
 
 
+_AUDIENCE_PARTNER = {Audience.CAPACITY_PROVIDER: "capacity_provider", Audience.CAPACITY_OPTIMIZER: "capacity_optimizer"}
+
+
+def _asset_unit_problems(asset: Asset, partner) -> dict[str, str]:
+    """The asset's units its partner does not accept (the partner's dialect rules, by setting)."""
+    return unit_problems(
+        partner=partner,
+        instantaneous_unit=(asset.instantaneous or {}).get("unit"),
+        energy_unit=(asset.energy or {}).get("unit"),
+    )
+
+
 def _asset_check(asset: Asset) -> None:
     if asset.audience == Audience.CAPACITY_OPTIMIZER and asset.group.capacity_optimizer_id is None:
         raise ValidationError({"audience": "The asset's group has no Capacity Optimizer."})
+    problems = _asset_unit_problems(asset, getattr(asset.group, _AUDIENCE_PARTNER[asset.audience]))
+    if problems:
+        raise ValidationError({f"{key}.unit": problem for key, problem in problems.items()})
 
 
 @transaction.atomic

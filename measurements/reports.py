@@ -128,7 +128,12 @@ class Report:
 def report_build(*, group, audience: str, partner, start: datetime, end: datetime) -> Report:
     """The message to ``partner`` for ``group``'s assets of ``audience`` over [start, end)."""
     assets = report_assets(group=group, audience=audience)
-    combined_id = group.combined_asset_id or partner.combined_asset_id
+    # One reported asset per group (Vector DERMS): the group's assets combined into one named by the group.
+    combined_id = (
+        group.combined_asset_id
+        or partner.combined_asset_id
+        or (group.identifier if partner.one_asset_per_group else "")
+    )
     asset_message = partner.measurement_message == MeasurementMessage.ASSET
     message_type = ASSET_MESSAGE if asset_message else GROUP_MESSAGE
     if not assets:
@@ -137,6 +142,8 @@ def report_build(*, group, audience: str, partner, start: datetime, end: datetim
     if group.report_zero_when_no_data:
         measures = {a.id: _zero_filled(a, measures.get(a.id), start) for a in assets}
     if not measures:
+        if partner.send_empty_measurements:
+            return Report(message_type, _empty(group), "No readings in the period; sent empty.", None)
         return Report(message_type, None, "No readings in the period.", None, no_data=True)
     energies = _energies(assets, measures)
     energy_wh = sum(SIGN.get(a.energy.get("direction"), 1.0) * wh for a, wh, _ in energies) if energies else None
@@ -147,9 +154,16 @@ def report_build(*, group, audience: str, partner, start: datetime, end: datetim
     else:
         entries = _asset_entries(assets, measures, end)
     if not entries:
+        if partner.send_empty_measurements:
+            return Report(message_type, _empty(group), "No reportable values in the period; sent empty.", energy_wh)
         return Report(message_type, None, "No reportable values in the period.", energy_wh)
     body = {"group_id": group.identifier, "measurements": entries}
     return Report(message_type, body, f"{len(entries)} measurement(s).", energy_wh)
+
+
+def _empty(group) -> dict:
+    """A report without measurements, for partners that want one every period (``send_empty_measurements``)."""
+    return {"group_id": group.identifier, "measurements": []}
 
 
 def _zero_filled(asset, measure: Measure | None, start) -> Measure:

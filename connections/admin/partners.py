@@ -20,6 +20,7 @@ from oscp_platform.crypto import mask
 from ..choices import PartnerRole
 from ..models import SECRET_FIELDS, CapacityOptimizer, CapacityProvider, InboundOAuthClient, Partner
 from ..oauth import partner_oauth_client_issue, partner_oauth_client_revoke
+from ..presets import PRESET_FIELDS, preset_differences, preset_overrides_keep
 from ..services import (
     OAUTH_CLIENT_SECRET,
     PARTNER_CONFIG_FIELDS,
@@ -130,6 +131,7 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     list_display = [
         "name",
         "owner",
+        "profile",
         "enabled",
         "registration_status",
         "connection_state",
@@ -138,7 +140,7 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
         "groups_count",
         "modified",
     ]
-    list_filter = ["enabled", "registration_status", "connection_state", "measurement_message"]
+    list_filter = ["enabled", "profile", "registration_status", "connection_state", "measurement_message"]
     search_fields = ["name", "base_url", "owner__username", "owner__email"]
     list_select_related = ["owner"]
     readonly_fields = [
@@ -157,6 +159,7 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
         "created",
         "modified",
     ]
+    profile_readonly = ["preset_overrides"]
     actions = [
         "rotate_token",
         "issue_oauth_client",
@@ -184,18 +187,17 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
             (
                 "Connection profile",
                 {
+                    "description": "Picking a profile fills every setting below that you leave as its "
+                    "current preset has it; a setting you change overrides the preset for this partner.",
                     "fields": [
+                        "profile",
+                        "preset_overrides",
                         "new_static_headers",
                         "clear_static_headers",
-                        "path_overrides",
-                        "request_id_header_policy",
-                        "naive_times_as_utc",
-                        "measurement_message",
+                        *PRESET_FIELDS,
                         "combined_asset_id",
-                        "forecast_cadence_minutes",
-                        "required_heartbeat_seconds",
                         "required_measurement_styles",
-                    ]
+                    ],
                 },
             ),
         ]
@@ -207,7 +209,14 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Moving a partner to another account would leave its groups behind.
-        return [*self.readonly_fields, "owner"] if obj is not None else self.readonly_fields
+        fields = [*self.readonly_fields, *self.profile_readonly]
+        return [*fields, "owner"] if obj is not None else fields
+
+    @admin.display(description="differs from the preset")
+    def preset_overrides(self, partner):
+        if partner is None or partner.pk is None:
+            return "-"
+        return ", ".join(preset_differences(partner)) or "nothing (all settings as the preset has them)"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(groups_total=Count(self.groups_relation, distinct=True))
@@ -240,8 +249,13 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         values = form.service_values()
+        # The form submits every setting: keep as explicit only the overrides and what was changed,
+        # the rest follows the (perhaps newly picked) profile.
+        original = Partner.objects.get(pk=obj.pk) if change else Partner()
+        submitted = {field: values.pop(field) for field in PRESET_FIELDS if field in values}
+        values.update(preset_overrides_keep(partner=original, profile=values["profile"], values=submitted))
         if change:
-            partner_update(partner=obj, actor=request.user, **values)
+            partner_update(partner=obj, actor=request.user, refill=True, **values)
             return
         owner = values.pop("owner", None) or form.cleaned_data["owner"]
         partner, token = partner_create(owner=owner, role=self.role, actor=request.user, **values)

@@ -1,5 +1,7 @@
 """Capacity Provider / Optimizer entities in the SolarUser OSCP API shape (camelCase)."""
 
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,12 +10,17 @@ from oscp_platform.api import TimestampField
 
 from ..choices import (
     ConnectionState,
+    HandshakeInitiator,
     MeasurementMessage,
     MeasurementStyle,
+    Profile,
+    RegistrationMode,
     RegistrationStatus,
     RequestIdHeaderPolicy,
+    TimeFormat,
 )
 from ..models import Partner
+from ..presets import preset_differences
 from ..services import OAUTH_CLIENT_SECRET
 from ..validators import http_url, validate_path_overrides, validate_static_headers
 
@@ -67,9 +74,21 @@ class PartnerSerializer(serializers.Serializer):
     settings = PartnerSettingsSerializer(read_only=True)
     serviceProps = ServicePropsField(source="service_props", default=dict)
 
-    # Connection profile (partner dialects).
-    pathOverrides = serializers.DictField(
-        source="path_overrides", child=serializers.CharField(max_length=128), default=dict
+    # Connection profile (partner dialects): ``profile`` fills every setting below that is not given
+    # (connections/presets.py); responses show the effective values and ``presetOverrides``.
+    profile = serializers.ChoiceField(choices=Profile.choices, default=Profile.OSCP_20)
+    presetOverrides = serializers.SerializerMethodField(
+        help_text="The settings (API names) whose effective value differs from the profile's preset."
+    )
+    partnerToken = serializers.CharField(
+        source="partner_token",
+        max_length=512,
+        allow_blank=True,
+        required=False,
+        write_only=True,
+        help_text="The token we present to the partner (e.g. the initial token an ELMO CP handed out). "
+        "Write-only: stored encrypted, never returned; left out, the stored one is kept (a register "
+        "exchange replaces it).",
     )
     staticHeaders = serializers.DictField(
         source="static_headers",
@@ -78,19 +97,46 @@ class PartnerSerializer(serializers.Serializer):
         write_only=True,
         help_text="Extra headers sent on every call to the partner. Write-only: stored encrypted, never returned.",
     )
-    requestIdHeaderPolicy = serializers.ChoiceField(
-        source="request_id_header_policy", choices=RequestIdHeaderPolicy.choices, default=RequestIdHeaderPolicy.OURS
+    registrationMode = serializers.ChoiceField(
+        source="registration_mode", choices=RegistrationMode.choices, required=False
     )
-    naiveTimesAsUtc = serializers.BooleanField(source="naive_times_as_utc", default=False)
+    handshakeInitiator = serializers.ChoiceField(
+        source="handshake_initiator", choices=HandshakeInitiator.choices, required=False
+    )
+    acknowledgeWithBehaviour = serializers.BooleanField(source="acknowledge_with_behaviour", required=False)
+    pathOverrides = serializers.DictField(
+        source="path_overrides", child=serializers.CharField(max_length=128), required=False
+    )
+    timeFormat = serializers.ChoiceField(source="time_format", choices=TimeFormat.choices, required=False)
+    requestIdHeaderPolicy = serializers.ChoiceField(
+        source="request_id_header_policy", choices=RequestIdHeaderPolicy.choices, required=False
+    )
+    naiveTimesAsUtc = serializers.BooleanField(source="naive_times_as_utc", required=False)
     measurementMessage = serializers.ChoiceField(
-        source="measurement_message", choices=MeasurementMessage.choices, default=MeasurementMessage.GROUP
+        source="measurement_message", choices=MeasurementMessage.choices, required=False
+    )
+    oneAssetPerGroup = serializers.BooleanField(source="one_asset_per_group", required=False)
+    instantaneousUnits = serializers.ListField(
+        source="instantaneous_units", child=serializers.ChoiceField(["A", "W", "KW"]), required=False
+    )
+    energyUnits = serializers.ListField(
+        source="energy_units", child=serializers.ChoiceField(["WH", "KWH"]), required=False
+    )
+    sendEnergyType = serializers.BooleanField(source="send_energy_type", required=False)
+    sendInitialMeasureTime = serializers.BooleanField(source="send_initial_measure_time", required=False)
+    sendEmptyMeasurements = serializers.BooleanField(source="send_empty_measurements", required=False)
+    groupIdentifierPattern = serializers.CharField(
+        source="group_identifier_pattern", max_length=128, allow_blank=True, required=False
     )
     combinedAssetId = serializers.CharField(source="combined_asset_id", max_length=64, allow_blank=True, default="")
     forecastCadenceMinutes = serializers.IntegerField(
-        source="forecast_cadence_minutes", min_value=1, max_value=10080, allow_null=True, default=None
+        source="forecast_cadence_minutes", min_value=1, max_value=10080, allow_null=True, required=False
+    )
+    forecastHorizonHours = serializers.IntegerField(
+        source="forecast_horizon_hours", min_value=1, max_value=24 * 14, allow_null=True, required=False
     )
     requiredHeartbeatSeconds = serializers.IntegerField(
-        source="required_heartbeat_seconds", min_value=1, max_value=86400, allow_null=True, default=None
+        source="required_heartbeat_seconds", min_value=1, max_value=86400, allow_null=True, required=False
     )
     requiredMeasurementStyles = serializers.ListField(
         source="required_measurement_styles",
@@ -111,6 +157,22 @@ class PartnerSerializer(serializers.Serializer):
 
     def get_online(self, partner: Partner) -> bool:
         return partner.connection_state == ConnectionState.ONLINE
+
+    def get_presetOverrides(self, partner: Partner) -> list[str]:
+        return [API_NAMES.get(field, field) for field in preset_differences(partner)]
+
+    def validate_groupIdentifierPattern(self, value):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise serializers.ValidationError(f"Not a regular expression: {exc}.") from exc
+        return value
+
+    def validate_instantaneousUnits(self, value):
+        return list(dict.fromkeys(value))
+
+    def validate_energyUnits(self, value):
+        return list(dict.fromkeys(value))
 
     def validate_serviceProps(self, value):
         secret = value.get(OAUTH_CLIENT_SECRET)
@@ -156,3 +218,11 @@ class PartnerCreatedSerializer(PartnerSerializer):
     """The create response: the partner plus the token it presents to us, shown only here."""
 
     token = serializers.CharField(read_only=True, help_text="Shown once: give it to the partner.")
+
+
+# Model field name → API name, for the preset settings (``presetOverrides``, service errors).
+API_NAMES = {
+    field.source: name
+    for name, field in PartnerSerializer().fields.items()
+    if not field.read_only and field.source and field.source != name
+}

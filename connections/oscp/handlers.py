@@ -3,7 +3,7 @@ heartbeats in, and the outcome of our own register and handshake messages. Regis
 message registry from ``ConnectionsConfig.ready()``."""
 
 from connections import inbound, outbound
-from connections.choices import MessageType, PartnerRole, RegistrationStatus
+from connections.choices import HandshakeInitiator, MessageType, PartnerRole, RegistrationStatus
 from connections.models import Message
 
 from .authentication import OscpError
@@ -57,7 +57,11 @@ def register_delivered(message: Message) -> None:
     inbound.registration_reply_accepted(message=message)
     partner = message.partner
     partner.refresh_from_db()
-    if partner.role == PartnerRole.CAPACITY_OPTIMIZER and partner.registration_status == RegistrationStatus.REGISTERED:
+    if (
+        partner.role == PartnerRole.CAPACITY_OPTIMIZER
+        and partner.registration_status == RegistrationStatus.REGISTERED
+        and partner.handshake_initiator != HandshakeInitiator.THEY
+    ):
         outbound.partner_handshake_start(partner=partner)
 
 

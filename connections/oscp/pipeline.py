@@ -235,6 +235,8 @@ class OscpView(APIView):
                 message.save(update_fields=["duration_ms", "error"])
         except inbound_services.PartnerNotRegistered as exc:
             raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
+        except inbound_services.NotForThisPartner as exc:
+            raise OscpError(403, str(exc)) from None
         except IntegrityError:
             # The same request id was accepted meanwhile (partial unique constraint).
             if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):

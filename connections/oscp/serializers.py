@@ -104,6 +104,39 @@ def wire_time(value: datetime, timespec: str = "auto") -> str:
     return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
+# The time fields of the OSCP messages we send.
+TIME_FIELDS = frozenset({"offline_mode_at", "start_time", "end_time", "measure_time", "initial_measure_time"})
+SPACE_UTC_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def wire_render(body, *, time_format: str = "rfc3339", drop: frozenset[str] = frozenset()):
+    """A stored outbound body as a partner's dialect wants it on the wire: times in its format
+    (``space-utc``: ``YYYY-MM-DD HH:MM:SS`` in UTC, what pyoscp parses), optional fields it does
+    not take left out (``drop``). Bodies are stored in the standard form."""
+    if isinstance(body, list):
+        return [wire_render(item, time_format=time_format, drop=drop) for item in body]
+    if not isinstance(body, dict):
+        return body
+    rendered = {}
+    for key, value in body.items():
+        if key in drop:
+            continue
+        if key in TIME_FIELDS and isinstance(value, str) and time_format == "space-utc":
+            value = _space_utc(value)
+        rendered[key] = wire_render(value, time_format=time_format, drop=drop)
+    return rendered
+
+
+def _space_utc(text: str) -> str:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return text
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime(SPACE_UTC_FORMAT)
+
+
 class ForecastedBlockSerializer(serializers.Serializer):
     capacity = NumberField()
     phase = EnumField(PhaseIndicator.values)
@@ -127,7 +160,7 @@ class ForecastedBlockSerializer(serializers.Serializer):
 class ForecastSerializer(serializers.Serializer):
     """update_group_capacity_forecast and adjust_group_capacity_forecast."""
 
-    group_id = serializers.CharField(max_length=64)
+    group_id = serializers.CharField(max_length=64, trim_whitespace=False)
     type = EnumField(ForecastType.values)
     forecasted_blocks = ForecastedBlockSerializer(many=True, allow_empty=False)
 
@@ -228,7 +261,7 @@ class ComplianceErrorSerializer(serializers.Serializer):
 
     message = serializers.CharField(max_length=4000)
     forecasted_blocks = ForecastedBlockSerializer(many=True, required=False)
-    group_id = serializers.CharField(max_length=64, required=False)
+    group_id = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
 
 
 class EnergyMeasurementSerializer(serializers.Serializer):
@@ -269,12 +302,12 @@ class AssetMeasurementSerializer(serializers.Serializer):
 
 
 class GroupMeasurementsSerializer(serializers.Serializer):
-    group_id = serializers.CharField(max_length=64)
+    group_id = serializers.CharField(max_length=64, trim_whitespace=False)
     measurements = EnergyMeasurementSerializer(many=True, allow_empty=True)
 
 
 class AssetMeasurementsSerializer(serializers.Serializer):
-    group_id = serializers.CharField(max_length=64)
+    group_id = serializers.CharField(max_length=64, trim_whitespace=False)
     measurements = AssetMeasurementSerializer(many=True, allow_empty=True)
 
 

@@ -15,8 +15,10 @@ from rest_framework import serializers
 
 from connections.choices import PartnerRole
 from connections.oscp.serializers import (
+    AssetMeasurementsSerializer,
     ComplianceErrorSerializer,
     ForecastSerializer,
+    GroupMeasurementsSerializer,
     HandshakeSerializer,
     behaviour_wire,
 )
@@ -36,6 +38,8 @@ WIRE_SERIALIZERS = {
     InstructionAction.ADJUST: ForecastSerializer,
     InstructionAction.COMPLIANCE_ERROR: ComplianceErrorSerializer,
     InstructionAction.HANDSHAKE: HandshakeSerializer,
+    InstructionAction.UPDATE_GROUP_MEASUREMENTS: GroupMeasurementsSerializer,
+    InstructionAction.UPDATE_ASSET_MEASUREMENTS: AssetMeasurementsSerializer,
 }
 
 
@@ -183,12 +187,11 @@ class InstructionAddSerializer(serializers.Serializer):
             body["required_behaviour"] = None if behaviour is None else behaviour_wire(**behaviour)
         return body
 
-    def _forecast(self, *, group: CapacityGroup, correlation_id: str) -> Forecast:
+    def _forecast(self, *, group: CapacityGroup, correlation_id: str) -> Forecast | None:
+        """The forecast a compliance error is about. A correlation id naming no forecast we know is
+        relayed as given and recorded as not linked (seed 002's own example uses an arbitrary id)."""
         if correlation_id:
-            forecast = Forecast.objects.filter(group=group, request_id=correlation_id).order_by("-received_at").first()
-            if forecast is None:
-                raise _param_error("correlationId", f"No forecast of group {group.identifier} has this request id.")
-            return forecast
+            return Forecast.objects.filter(group=group, request_id=correlation_id).order_by("-received_at").first()
         forecast = forecast_in_force(group=group, at=timezone.now())
         if forecast is None:
             raise _param_error(

@@ -1,5 +1,6 @@
 """Capacity Group and Asset entities in the SolarUser OSCP API shape (camelCase)."""
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -19,8 +20,9 @@ from ..choices import (
     Phase,
     StatisticType,
 )
-from ..models import Asset
-from ..selectors import group_list
+from ..models import Asset, CapacityGroup
+from ..panels import PANELS
+from ..selectors import forecast_stale, group_list
 
 ENERGY_UNITS = [MeasurementUnit.WH, MeasurementUnit.KWH]
 
@@ -121,6 +123,15 @@ class CapacityGroupSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=GroupMode.choices, read_only=True)
     modeSince = TimestampField(source="mode_since", read_only=True, allow_null=True)
     modeReason = serializers.CharField(source="mode_reason", read_only=True)
+    forecastStale = serializers.SerializerMethodField(
+        help_text="The provider's expected forecast cadence has passed since its last forecast for the "
+        "group (null: the provider declares no cadence)."
+    )
+
+    def get_forecastStale(self, group) -> bool | None:
+        if not hasattr(group, "last_forecast_at") and PANELS.last_forecast_annotate is not None:
+            group = PANELS.last_forecast_annotate(CapacityGroup.objects.filter(pk=group.pk)).get()
+        return forecast_stale(group, now=timezone.now())
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

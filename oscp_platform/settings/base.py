@@ -157,8 +157,10 @@ TOKEN_HMAC_KEY = env.str("TOKEN_HMAC_KEY", default=SECRET_KEY)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 
 # --- OSCP --------------------------------------------------------------------------------------
+# The port the platform serves (`make run`); the advertised URLs follow it unless set explicitly.
+PORT = env.int("PORT", default=8000)
 # The base URL partners call us at; sent in our register messages.
-OSCP_PUBLIC_BASE_URL = env.str("OSCP_PUBLIC_BASE_URL", default="http://127.0.0.1:8000/oscp/fp/2.0")
+OSCP_PUBLIC_BASE_URL = env.str("OSCP_PUBLIC_BASE_URL", default=f"http://127.0.0.1:{PORT}/oscp/fp/2.0")
 OSCP_HTTP_CONNECT_TIMEOUT = env.float("OSCP_HTTP_CONNECT_TIMEOUT", default=5.0)
 OSCP_HTTP_READ_TIMEOUT = env.float("OSCP_HTTP_READ_TIMEOUT", default=15.0)
 # Heartbeats we send announce offline_mode_at = now + this multiple of the negotiated interval.

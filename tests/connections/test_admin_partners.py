@@ -43,6 +43,17 @@ def _form(owner, **changes):
         "forecast_cadence_minutes": "",
         "required_heartbeat_seconds": "",
         "required_measurement_styles": "[]",
+        # The connection profile as the add page shows it (the oscp-2.0 preset).
+        "profile": "oscp-2.0",
+        "registration_mode": "standard",
+        "handshake_initiator": "either",
+        "time_format": "rfc3339",
+        "instantaneous_units": "[]",
+        "energy_units": "[]",
+        "send_energy_type": "on",
+        "send_initial_measure_time": "on",
+        "group_identifier_pattern": "",
+        "forecast_horizon_hours": "",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}

@@ -143,6 +143,14 @@ def _admin_form(partner, **changes):
         "request_id_header_policy": "ours",
         "measurement_message": "group",
         "required_measurement_styles": "[]",
+        "profile": "oscp-2.0",
+        "registration_mode": "standard",
+        "handshake_initiator": "either",
+        "time_format": "rfc3339",
+        "instantaneous_units": "[]",
+        "energy_units": "[]",
+        "send_energy_type": "on",
+        "send_initial_measure_time": "on",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}

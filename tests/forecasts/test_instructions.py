@@ -284,12 +284,64 @@ def test_missing_or_bad_node_params_and_topic(api_client, group, optimizer, drop
     assert_nothing_written()
 
 
-def test_compliance_error_for_an_unknown_forecast_names_correlation_id(api_client, group, optimizer, receive):
+def test_compliance_error_for_an_unknown_forecast_is_relayed_and_not_linked(api_client, group, optimizer, receive):
+    # Seed 002's own example names an arbitrary id: tools written for SolarNetwork send such ones.
     receive(group, "CONSUMPTION", blocks(), request_id="some-other-forecast")
     response = post_json(api_client, seed(SEED_COMPLIANCE, optimizer))
-    assert response.status_code == 400
-    assert "params.correlationId:" in response.json()["message"]
-    assert_nothing_written()
+    assert response.status_code == 200, response.content
+    message = Message.objects.get(message_type="group_capacity_compliance_error")
+    assert (message.partner, message.correlation_id) == (group.capacity_provider, CORRELATION)
+    error = ComplianceError.objects.get()
+    assert (error.forecast, error.correlation_id, error.outbound_message) == (None, CORRELATION, message)
+
+
+@pytest.mark.parametrize(
+    ("action", "message_type", "entry"),
+    [
+        (
+            "UpdateGroupMeasurements",
+            "update_group_measurements",
+            {
+                "value": 1.5,
+                "phase": "ALL",
+                "unit": "KWH",
+                "direction": "IMPORT",
+                "measure_time": "2024-05-01T10:00:00+08:00",
+            },
+        ),
+        (
+            "UpdateAssetMeasurements",
+            "update_asset_measurements",
+            {
+                "asset_id": "site1",
+                "asset_category": "CHARGING",
+                "instantaneous_measurement": {
+                    "value": 7.2,
+                    "phase": "ALL",
+                    "unit": "KW",
+                    "measure_time": "2024-05-01T02:00:00Z",
+                },
+            },
+        ),
+    ],
+)
+def test_measurement_instructions_go_to_the_groups_provider(api_client, group, optimizer, action, message_type, entry):
+    msg = json.dumps({"group_id": "foo-group", "measurements": [entry]})
+    body = {
+        "topic": "OSCP_v20",
+        "nodeId": "1",
+        "params": params(optimizer, action=action, msg=msg, correlationId="c-1"),
+    }
+    response = api_client.post(ADD, body, format="json")
+    assert response.status_code == 200, response.content
+    message = Message.objects.get(message_type=message_type)
+    assert (message.partner, message.group, message.correlation_id) == (group.capacity_provider, group, "c-1")
+    sent = message.body["measurements"][0]
+    times = [sent.get("measure_time"), (sent.get("instantaneous_measurement") or {}).get("measure_time")]
+    assert "2024-05-01T02:00:00Z" in times
+    bad = {"group_id": "foo-group", "measurements": [{}]}
+    body["params"]["msg"] = json.dumps(bad)
+    assert api_client.post(ADD, body, format="json").status_code == 400
 
 
 def test_compliance_error_without_correlation_id_is_about_the_forecast_in_force(

@@ -1,11 +1,14 @@
 """Management API: Capacity Groups (seed 004 shapes)."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from groups.models import Asset, CapacityGroup
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
+from tests.forecasts.factories import ForecastFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
 
 GROUPS = "/solaruser/api/v1/sec/user/oscp/capacity-groups"
@@ -260,3 +263,17 @@ def test_list_paging_filters_and_query_budget(api_client, user, provider, optimi
     assert identifiers(identifier="g-11") == ["g-11"]
     assert identifiers(capacityOptimizerId=optimizer.id) == ["g-00", "g-01", "g-02"]
     assert len(identifiers(capacityProviderId=provider.id)) == 10
+
+
+def test_forecast_stale_follows_the_providers_cadence(api_client, user, django_assert_max_num_queries):
+    vector = CapacityProviderFactory(owner=user, forecast_cadence_minutes=15)
+    standard = CapacityProviderFactory(owner=user)
+    fresh = CapacityGroupFactory(owner=user, capacity_provider=vector, identifier="fresh")
+    stale = CapacityGroupFactory(owner=user, capacity_provider=vector, identifier="stale")
+    CapacityGroupFactory(owner=user, capacity_provider=standard, identifier="nocadence")
+    ForecastFactory(group=fresh, sender=vector, received_at=timezone.now() - timedelta(minutes=5))
+    ForecastFactory(group=stale, sender=vector, received_at=timezone.now() - timedelta(minutes=20))
+    with django_assert_max_num_queries(6):
+        data = api_client.get(GROUPS).json()["data"]
+    shown = {g["identifier"]: g["forecastStale"] for g in data}
+    assert shown == {"fresh": False, "stale": True, "nocadence": None}

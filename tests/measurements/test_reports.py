@@ -338,3 +338,35 @@ def test_a_group_without_assets_for_the_audience_is_skipped(add_reading):
     cursor.refresh_from_db()
     assert (cursor.last_period_end, cursor.last_outcome) == (END, ReportOutcome.SKIPPED)
     assert cursor.last_detail == "No enabled assets for this audience."
+
+
+@pytest.mark.django_db
+def test_one_asset_per_group_reports_the_site_as_one_asset_named_by_the_group(add_reading):
+    # Vector DERMS: a site's chargers stay separate assets here; the provider sees one per group.
+    group = CapacityGroupFactory(
+        identifier="SITE7",
+        capacity_provider__measurement_message=MeasurementMessage.ASSET,
+        capacity_provider__one_asset_per_group=True,
+    )
+    one, two = AssetFactory(group=group), AssetFactory(group=group)
+    charge(add_reading, one, watts=1000)
+    charge(add_reading, two, watts=2000)
+
+    [message] = report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
+
+    assert message.message_type == "update_asset_measurements"
+    [entry] = message.body["measurements"]
+    assert entry["asset_id"] == "SITE7"
+    assert entry["instantaneous_measurement"]["unit"] in ("W", "KW")
+
+
+@pytest.mark.django_db
+def test_empty_measurement_lists_are_sent_only_where_the_partner_wants_them():
+    quiet = CapacityGroupFactory(identifier="quiet")
+    AssetFactory(group=quiet)
+    assert report_cursor_advance(cursor_id=cursor_for(quiet).id, now=END) == []
+
+    wants_empty = CapacityGroupFactory(identifier="empty", capacity_provider__send_empty_measurements=True)
+    AssetFactory(group=wants_empty)
+    [message] = report_cursor_advance(cursor_id=cursor_for(wants_empty).id, now=END)
+    assert message.body == {"group_id": "empty", "measurements": []}

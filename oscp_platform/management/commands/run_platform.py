@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -21,10 +22,12 @@ class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat together; Ctrl-C stops all three."
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", default="8000")
+        parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
 
     def handle(self, *args, port, **options):
-        processes = {name: subprocess.Popen(cmd) for name, cmd in platform_commands(port=port).items()}
+        # The children read PORT: the URLs we advertise to partners (register, token URL) follow it.
+        env = {**os.environ, "PORT": str(port)}
+        processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in platform_commands(port=port).items()}
         self.stdout.write(self.style.SUCCESS(f"Serving on http://127.0.0.1:{port}/admin/ (Ctrl-C stops everything)"))
         stopping = False
 
