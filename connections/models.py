@@ -1,6 +1,8 @@
 """Partner systems (Capacity Providers and Optimizers), their credentials and connection profile,
 and the record of every OSCP message in and out (which is also the outbox)."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from oauth2_provider.settings import APPLICATION_MODEL
@@ -26,7 +28,12 @@ from .choices import (
 SECRET_FIELDS = ["oauth_client_secret", "partner_token", "static_headers"]
 # Bookkeeping that changes with every heartbeat: written with queryset updates, kept out of history
 # (history keeps configuration and state changes).
-BOOKKEEPING_FIELDS = ["last_heartbeat_received_at", "last_heartbeat_sent_at", "next_heartbeat_at"]
+BOOKKEEPING_FIELDS = [
+    "last_heartbeat_received_at",
+    "last_heartbeat_sent_at",
+    "next_heartbeat_at",
+    "last_forecast_received_at",
+]
 
 
 class Partner(models.Model):
@@ -117,6 +124,9 @@ class Partner(models.Model):
     last_heartbeat_received_at = models.DateTimeField(null=True, blank=True)
     offline_mode_at = models.DateTimeField(null=True, blank=True, help_text="Partner is offline after this.")
     last_heartbeat_sent_at = models.DateTimeField(null=True, blank=True)
+    last_forecast_received_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the partner last sent us a capacity forecast."
+    )
     next_heartbeat_at = models.DateTimeField(
         null=True, blank=True, db_index=True, help_text="When our next heartbeat is due (none: not negotiated)."
     )
@@ -132,6 +142,15 @@ class Partner(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.get_role_display()})"
+
+    def forecast_stale(self, *, now) -> bool | None:
+        """True when the partner's expected forecast cadence has passed since its last forecast
+        (or it never sent one); None when it declares no cadence."""
+        cadence = self.forecast_cadence_minutes
+        if not cadence:
+            return None
+        last = self.last_forecast_received_at
+        return last is None or last + timedelta(minutes=cadence) < now
 
     @property
     def is_provider(self) -> bool:

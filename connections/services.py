@@ -33,6 +33,11 @@ def inbound_token_issue(*, partner: Partner, kind: str = TokenKind.INITIAL) -> s
     return token
 
 
+def partner_forecast_received(*, partner_id: int, at) -> None:
+    """Bookkeeping: the partner sent a capacity forecast (one UPDATE, no history row)."""
+    Partner.objects.filter(pk=partner_id).update(last_forecast_received_at=at)
+
+
 @transaction.atomic
 def partner_token_rotate(*, partner: Partner) -> str:
     """Retire every live inbound token of the partner and issue a new initial one (shown once)."""

@@ -154,6 +154,7 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
         "handshake_completed_at",
         "last_heartbeat_received_at",
         "last_heartbeat_sent_at",
+        "last_forecast_received_at",
         "offline_mode_at",
         "outbox",
         "created",

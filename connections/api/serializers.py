@@ -3,6 +3,7 @@
 import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -154,6 +155,14 @@ class PartnerSerializer(serializers.Serializer):
     lastHeartbeatSentAt = TimestampField(source="last_heartbeat_sent_at", read_only=True, allow_null=True)
     offlineModeAt = TimestampField(source="offline_mode_at", read_only=True, allow_null=True)
     online = serializers.SerializerMethodField()
+    lastForecastReceivedAt = TimestampField(source="last_forecast_received_at", read_only=True, allow_null=True)
+    forecastStale = serializers.SerializerMethodField(
+        help_text="The partner's expected forecast cadence (forecastCadenceMinutes) has passed since its last "
+        "capacity forecast (null: no cadence declared)."
+    )
+
+    def get_forecastStale(self, partner: Partner) -> bool | None:
+        return partner.forecast_stale(now=timezone.now())
 
     def get_online(self, partner: Partner) -> bool:
         return partner.connection_state == ConnectionState.ONLINE

@@ -6,6 +6,7 @@ from connections.oscp.authentication import OscpError
 from connections.oscp.messages import handles
 from connections.oscp.pipeline import Inbound, relay_to_provider
 from connections.oscp.serializers import wire_dump
+from connections.services import partner_forecast_received
 
 from ..compliance import compliance_error_receive
 from ..selectors import group_for_correlation
@@ -34,6 +35,7 @@ def forecast_received(inbound: Inbound, message) -> None:
     if inbound.partner.role == PartnerRole.CAPACITY_OPTIMIZER and inbound.data["type"] not in OPTIMIZER_FORECAST_TYPES:
         raise OscpError(403, "type: a Capacity Optimizer may only send OPTIMUM forecasts.")
     _forecast(inbound, message)
+    partner_forecast_received(partner_id=inbound.partner.id, at=message.created)
 
 
 def adjustment_received(inbound: Inbound, message) -> None:

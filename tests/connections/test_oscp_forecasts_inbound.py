@@ -4,6 +4,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from connections.models import Message
 from forecasts.models import Forecast, ForecastBlock
@@ -141,3 +144,23 @@ def test_forecast_is_forwarded_once_to_the_groups_optimizer(oscp, group, provide
         "update_group_capacity_forecast",
         sent.request_id,
     )
+
+
+def test_a_forecast_keeps_the_partner_fresh_in_the_management_api(oscp, group, provider, provider_token):
+    """``forecastStale`` on the partner: its cadence passed since its last forecast (or none yet)."""
+    provider.forecast_cadence_minutes = 15
+    provider.save()
+    client = Client(headers={"Authorization": f"Token {Token.objects.create(user=provider.owner).key}"})
+    url = f"/solaruser/api/v1/sec/user/oscp/capacity-providers/{provider.id}"
+    assert client.get(url).json()["data"]["forecastStale"] is True  # never sent one
+    history_rows = provider.history.count()
+
+    assert (
+        oscp.post("update_group_capacity_forecast", forecast(group, [block()]), token=provider_token).status_code == 204
+    )
+
+    shown = client.get(url).json()["data"]
+    assert shown["forecastStale"] is False and shown["lastForecastReceivedAt"] is not None
+    provider.refresh_from_db()
+    assert provider.forecast_stale(now=timezone.now() + timedelta(minutes=16)) is True
+    assert provider.history.count() == history_rows  # bookkeeping: no history row
