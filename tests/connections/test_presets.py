@@ -9,12 +9,13 @@ from datetime import UTC, timedelta
 
 import pytest
 import responses
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from connections import client
 from connections.choices import ConnectionState, RegistrationStatus
 from connections.models import Message, Partner
-from connections.outbound import heartbeats_dispatch
+from connections.outbound import heartbeats_dispatch, partner_handshake_start
 from connections.presets import PRESET_FIELDS, PRESETS
 from connections.services import inbound_token_issue
 from tests.connections.conftest import OscpClient
@@ -284,3 +285,29 @@ def test_advertised_urls_follow_the_port(env, expected):
         check=True,
     ).stdout.split()
     assert out == [expected + "fp/2.0", expected + "oauth/token"]
+
+
+def test_handshake_initiator_decides_who_may_start(owner):
+    """``handshakeInitiator``: "we" refuses the partner's handshake (we start it); "they" refuses ours."""
+    ours = CapacityProviderFactory(
+        owner=owner,
+        handshake_initiator="we",
+        connection_state=ConnectionState.REGISTERED,
+        registration_status=RegistrationStatus.REGISTERED,
+    )
+    sent = OscpClient().post("handshake", {"required_behaviour": {}}, token=inbound_token_issue(partner=ours))
+    assert sent.status_code == 403 and "we start the handshake" in sent.json()["message"]
+    ours.refresh_from_db()
+    assert ours.connection_state == ConnectionState.REGISTERED
+    assert not Message.objects.filter(direction="out", partner=ours).exists()
+
+    theirs = CapacityProviderFactory(
+        owner=owner,
+        handshake_initiator="they",
+        connection_state=ConnectionState.REGISTERED,
+        registration_status=RegistrationStatus.REGISTERED,
+    )
+    with pytest.raises(ValidationError) as refused:
+        partner_handshake_start(partner=theirs)
+    assert "handshakeInitiator" in refused.value.message_dict
+    assert not Message.objects.filter(direction="out", partner=theirs).exists()
