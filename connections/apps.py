@@ -5,6 +5,10 @@ class ConnectionsConfig(AppConfig):
     name = "connections"
 
     def ready(self):
+        from oscp_platform.health import readiness_check_register
+
+        from .health import outbox_check
         from .oscp import handlers
 
         handlers.register()
+        readiness_check_register("outbox", outbox_check)

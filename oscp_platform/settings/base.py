@@ -253,7 +253,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, run by one beat at a time and seen by /health/ready.
+CELERY_BEAT_SCHEDULER = "oscp_platform.beat:Scheduler"
+# Broker outages: workers and beat reconnect for as long as it takes instead of exiting; a
+# publish gives up after about a second (the outbox sweeper publishes what was not).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 # Every periodic job, declared in code. `manage.py sync_periodic_tasks` (run by `make run` and at
 # deploy) writes them into django-celery-beat's tables where the admin shows them.
 _DISPATCH = OSCP_HEARTBEAT_DISPATCH_SECONDS
@@ -274,6 +282,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "readings-prune": {"task": "measurements.readings_prune", "schedule": 3600},
 }
+
+# --- Health (/health/ready) ---------------------------------------------------------------------
+# Beat records that it is alive every 5 s; older than this, the platform is not ready.
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
+# An outbound message due longer than this without a worker taking it: not ready.
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=300)
 
 LOGGING = {
     "version": 1,
