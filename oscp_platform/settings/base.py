@@ -233,6 +233,8 @@ OAUTH2_PROVIDER = {
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's file-system transport with whole-file writes and claims (oscp_platform/broker.py).
+    CELERY_BROKER_TRANSPORT = "oscp_platform.broker:FileTransport"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)

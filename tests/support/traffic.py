@@ -32,6 +32,18 @@ def forecast_body(group_id: str, capacity: float = 10.0) -> dict:
     }
 
 
+def forecast_partners_create(optimizer_url: str) -> tuple[str, str]:
+    """A provider and an optimizer at ``optimizer_url``, both online, and a group between them;
+    returns the provider's token for us and the group id. Also run inside a platform's own
+    database: ``manage.py shell -c "from tests.support.traffic import ..."``."""
+    online = {"registration_status": RegistrationStatus.REGISTERED, "connection_state": ConnectionState.ONLINE}
+    user = UserFactory()
+    provider = CapacityProviderFactory(owner=user, base_url="http://127.0.0.1:9/unused", **online)
+    optimizer = CapacityOptimizerFactory(owner=user, base_url=optimizer_url, partner_token="co-token-0001", **online)
+    group = CapacityGroupFactory(owner=user, capacity_provider=provider, capacity_optimizer=optimizer)
+    return inbound_token_issue(partner=provider), group.identifier
+
+
 @dataclass
 class ForecastTraffic:
     """A provider and an optimizer (``peer``), both online, and one group between them."""
@@ -44,14 +56,8 @@ class ForecastTraffic:
 
     @classmethod
     def create(cls, peer: Peer) -> ForecastTraffic:
-        online = {"registration_status": RegistrationStatus.REGISTERED, "connection_state": ConnectionState.ONLINE}
-        user = UserFactory()
-        provider = CapacityProviderFactory(owner=user, base_url="http://127.0.0.1:9/unused", **online)
-        optimizer = CapacityOptimizerFactory(
-            owner=user, base_url=peer.base_url, partner_token="co-token-for-us-0001", **online
-        )
-        group = CapacityGroupFactory(owner=user, capacity_provider=provider, capacity_optimizer=optimizer)
-        return cls(peer=peer, token=inbound_token_issue(partner=provider), group_id=group.identifier)
+        token, group_id = forecast_partners_create(peer.base_url)
+        return cls(peer=peer, token=token, group_id=group_id)
 
     def post(self, base_url: str, session: requests.Session | None = None, timeout: float = 15) -> int:
         """Post one forecast to ``base_url`` (a web server's root); returns the status (0 when the
