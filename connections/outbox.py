@@ -55,6 +55,7 @@ from oscp_platform.broker import task_publish
 
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus
+from .metrics import sends_observe
 from .models import Message, Partner
 from .oscp.messages import handlers_of, offline_allowed_types, ordered_types, spec_of
 
@@ -376,6 +377,10 @@ def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]
     return finals
 
 
+def _outcome_name(values: dict) -> str:
+    return {MessageStatus.SENT: "sent", MessageStatus.PENDING: "retry"}.get(values["status"], "dead")
+
+
 def messages_deliver(*, message_ids: list[int]) -> int:
     """Claim, send and record a batch of outbound messages (``connections.messages_send``);
     returns how many were sent."""
@@ -388,6 +393,7 @@ def messages_deliver(*, message_ids: list[int]) -> int:
     sending = [m for m in claimed if m.status == MessageStatus.SENDING]
     outcomes = _send_all(sending, partners)
     recorded = _record(outcomes, timezone.now())
+    sends_observe([(m.partner_id, m.message_type, _outcome_name(v), v["duration_ms"]) for m, v in recorded])
     for message, values in recorded:
         if values["status"] == MessageStatus.PENDING:
             countdown = (values["next_attempt_at"] - timezone.now()).total_seconds()

@@ -19,6 +19,7 @@ from groups.models import CapacityGroup
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Source, schedule_pieces
+from .metrics import FORECASTS_RECEIVED
 from .models import (
     AdjustmentRequest,
     Envelope,
@@ -261,6 +262,7 @@ def forecast_receive(
         all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
     )
     ForecastBlock.objects.bulk_create(ForecastBlock(forecast=forecast, **block) for block in blocks)
+    FORECASTS_RECEIVED.labels(forecast_type, message_type).inc()
 
     sender_id = getattr(sender, "id", None)
     optimizer = group.capacity_optimizer

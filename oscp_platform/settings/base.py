@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "oscp_platform.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "oscp_platform.urls"
@@ -290,6 +291,10 @@ CELERY_BEAT_SCHEDULE = {
 HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
 # An outbound message due longer than this without a worker taking it: not ready.
 HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=300)
+
+# --- Metrics (/metrics, Prometheus) ----------------------------------------------------------------
+# When set, scrapers send `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,
