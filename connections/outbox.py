@@ -45,15 +45,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from oscp_platform.broker import task_publish
+
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus
+from .metrics import sends_observe
 from .models import Message, Partner
 from .oscp.messages import handlers_of, offline_allowed_types, ordered_types, spec_of
 
@@ -129,14 +131,14 @@ def outbox_publish(message_ids: list[int], *, countdown: float = 0) -> None:
 
 
 def broker_publish(message_ids: list[int], *, countdown: float = 0) -> None:
-    """One ``connections.messages_send`` task per batch of ids."""
+    """One ``connections.messages_send`` task per batch of ids. Never raises: the rows are
+    committed, so when the broker is down this logs a warning and the sweeper publishes them once
+    they are ``OSCP_OUTBOX_SWEEP_GRACE_SECONDS`` overdue (a request's answer never depends on it)."""
     size = settings.OSCP_OUTBOX_BATCH
+    fallback = f"The outbox sweeper sends them after {settings.OSCP_OUTBOX_SWEEP_GRACE_SECONDS:g}s."
     for start in range(0, len(message_ids), size):
         batch = list(message_ids[start : start + size])
-        if countdown > 0:
-            current_app.send_task(SEND_TASK, args=(batch,), countdown=countdown)
-        else:
-            current_app.send_task(SEND_TASK, args=(batch,))
+        task_publish(SEND_TASK, args=(batch,), countdown=countdown, fallback=fallback)
 
 
 def retry_delay(attempt: int) -> float:
@@ -375,6 +377,10 @@ def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]
     return finals
 
 
+def _outcome_name(values: dict) -> str:
+    return {MessageStatus.SENT: "sent", MessageStatus.PENDING: "retry"}.get(values["status"], "dead")
+
+
 def messages_deliver(*, message_ids: list[int]) -> int:
     """Claim, send and record a batch of outbound messages (``connections.messages_send``);
     returns how many were sent."""
@@ -387,6 +393,7 @@ def messages_deliver(*, message_ids: list[int]) -> int:
     sending = [m for m in claimed if m.status == MessageStatus.SENDING]
     outcomes = _send_all(sending, partners)
     recorded = _record(outcomes, timezone.now())
+    sends_observe([(m.partner_id, m.message_type, _outcome_name(v), v["duration_ms"]) for m, v in recorded])
     for message, values in recorded:
         if values["status"] == MessageStatus.PENDING:
             countdown = (values["next_attempt_at"] - timezone.now()).total_seconds()

@@ -1,14 +1,17 @@
 """Reads on partners, their credentials and the message log."""
 
 import hashlib
+from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
 
-from .choices import MessageDirection, MessageStatus
+from .choices import ConnectionState, MessageDirection, MessageStatus
 from .models import InboundToken, Message, Partner
+from .oscp.messages import offline_allowed_types
 
 
 def partner_for_token(*, token: str) -> Partner | None:
@@ -63,3 +66,22 @@ def inbound_request_seen(*, partner: Partner, request_id: str) -> bool:
     return Message.objects.filter(
         partner=partner, direction=MessageDirection.INBOUND, status=MessageStatus.ACCEPTED, request_id=request_id
     ).exists()
+
+
+def outbox_oldest_due(*, now: datetime | None = None) -> datetime | None:
+    """When the longest-waiting outbound message became due: unsent, due, and not held for its
+    partner (offline, disabled, or waiting behind a register/handshake). ``None`` when none waits:
+    how far this lies in the past is how far the workers are behind."""
+    now = now or timezone.now()
+    offline = Q(partner__connection_state=ConnectionState.OFFLINE) & ~Q(message_type__in=offline_allowed_types())
+    disabled = Q(partner__enabled=False) | Q(partner__connection_state=ConnectionState.DISABLED)
+    return (
+        Message.objects.filter(
+            direction=MessageDirection.OUTBOUND,
+            status__in=(MessageStatus.PENDING, MessageStatus.FAILED, MessageStatus.SENDING),
+            next_attempt_at__lte=now,
+        )
+        .exclude((offline | disabled) & Q(deadline__gt=now))
+        .exclude(error__startswith="waiting:")
+        .aggregate(oldest=Min("next_attempt_at"))["oldest"]
+    )

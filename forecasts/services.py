@@ -20,6 +20,7 @@ from oscp_platform.bulk import rows_insert
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Source, schedule_pieces
+from .metrics import FORECASTS_RECEIVED
 from .models import (
     AdjustmentRequest,
     Envelope,
@@ -263,6 +264,7 @@ def forecast_receive(
         all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
     )
     rows_insert(ForecastBlock, [ForecastBlock(forecast=forecast, **block) for block in blocks])
+    FORECASTS_RECEIVED.labels(forecast_type, message_type).inc()
 
     sender_id = getattr(sender, "id", None)
     optimizer = group.capacity_optimizer

@@ -4,7 +4,6 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -14,6 +13,7 @@ from connections.models import Message
 from connections.outbox import outbox_enqueue
 from groups.choices import Audience
 from groups.models import CapacityGroup
+from oscp_platform.broker import task_publish
 
 from .choices import ReportOutcome
 from .models import Reading, ReportCursor
@@ -246,4 +246,6 @@ def _compliance_check_queue(*, group, start: datetime, end: datetime, energy_wh:
         return
     measured_kw = energy_wh / 1000 / ((end - start).total_seconds() / 3600)
     args = (group.id, start.isoformat(), end.isoformat(), measured_kw)
-    transaction.on_commit(lambda: current_app.send_task(COMPLIANCE_CHECK_TASK, args=args))
+    transaction.on_commit(
+        lambda: task_publish(COMPLIANCE_CHECK_TASK, args=args, fallback="The period is not checked for compliance.")
+    )

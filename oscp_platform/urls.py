@@ -3,13 +3,17 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connections.oscp.token import TokenView
-from oscp_platform.views import health, not_found
+from oscp_platform.metrics import metrics
+from oscp_platform.views import health, health_live, health_ready, not_found
 
 MANAGEMENT = "solaruser/api/v1/sec/user/oscp/"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # OSCP 2.0 protocol endpoints, called by Capacity Providers and Optimizers.

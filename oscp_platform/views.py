@@ -4,6 +4,8 @@ from django.views import defaults
 
 from oscp_platform.celery import app as celery_app
 
+from .health import readiness
+
 
 def health(request):
     """200 when the database and the broker answer, 503 naming what does not."""
@@ -22,6 +24,18 @@ def health(request):
         checks["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", "checks": checks}, status=200 if healthy else 503)
+
+
+def health_live(request):
+    """200 while the process answers; asks no dependency (a process manager restarts on failure)."""
+    return JsonResponse({"status": "ok"})
+
+
+def health_ready(request):
+    """200 when the database and broker answer, beat was seen recently and the outbox keeps up;
+    503 otherwise, each check with its detail (``oscp_platform/health.py``)."""
+    ready, checks = readiness()
+    return JsonResponse({"status": "ok" if ready else "error", "checks": checks}, status=200 if ready else 503)
 
 
 def not_found(request, exception=None):

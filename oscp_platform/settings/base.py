@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "oscp_platform.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "oscp_platform.urls"
@@ -232,11 +233,20 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    # Flows we do not serve (only client credentials), made compliant all the same.
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
 }
 
 # --- Celery ------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's file-system transport with whole-file writes and claims (oscp_platform/broker.py).
+    CELERY_BROKER_TRANSPORT = "oscp_platform.broker:FileTransport"
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -246,6 +256,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # kombu polls the folder; its 1 s default caps a worker at a couple of tasks a second.
+        "polling_interval": 0.05,
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_SERIALIZER = "json"
@@ -257,7 +269,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, run by one beat at a time and seen by /health/ready.
+CELERY_BEAT_SCHEDULER = "oscp_platform.beat:Scheduler"
+# Broker outages: workers and beat reconnect for as long as it takes instead of exiting; a
+# publish gives up after about a second (the outbox sweeper publishes what was not).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 # Every periodic job, declared in code. `manage.py sync_periodic_tasks` (run by `make run` and at
 # deploy) writes them into django-celery-beat's tables where the admin shows them.
 _DISPATCH = OSCP_HEARTBEAT_DISPATCH_SECONDS
@@ -279,11 +299,25 @@ CELERY_BEAT_SCHEDULE = {
     "readings-prune": {"task": "measurements.readings_prune", "schedule": 3600},
 }
 
+# --- Health (/health/ready) ---------------------------------------------------------------------
+# Beat records that it is alive every 5 s; older than this, the platform is not ready.
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
+# An outbound message due longer than this without a worker taking it: not ready.
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env.int("HEALTH_OUTBOX_MAX_AGE_SECONDS", default=300)
+
+# --- Metrics (/metrics, Prometheus) ----------------------------------------------------------------
+# When set, scrapers send `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "oscp_platform.logs.JsonFormatter"},
+    },
+    # LOG_FORMAT=json: one JSON object per line (time, level, logger, message, process, exception).
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env.str("LOG_FORMAT", default="plain")}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # oauthlib logs issued access tokens at DEBUG: never below WARNING, whatever LOG_LEVEL says.
     "loggers": {name: {"level": "WARNING"} for name in ("oauthlib", "oauth2_provider")},

@@ -173,6 +173,34 @@ def start_celery_worker(
     return process
 
 
+def start_celery_beat(*, name: str = "beat", log_dir: Path, env: dict[str, str] | None = None) -> ManagedProcess:
+    """A real ``celery beat`` (the platform's scheduler: django-celery-beat, one at a time)."""
+    args = [sys.executable, "-m", "celery", "-A", "oscp_platform", "beat", "--loglevel=INFO"]
+    process = ManagedProcess(name, args, env=process_env(env), log_dir=log_dir)
+    process.wait_for_output("beat: Starting", timeout=30)
+    return process
+
+
+class RedisServer(ManagedProcess):
+    """A throwaway ``redis-server`` on a free port (no persistence), for broker outages: ``stop()``
+    and ``restart()`` it; the machine's shared Redis is never touched."""
+
+    def __init__(self, *, log_dir: Path, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._log_dir = log_dir
+        self._start()
+
+    def _start(self) -> None:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        super().__init__(f"redis-{self.port}", args, env=dict(os.environ), log_dir=self._log_dir)
+        self.wait_for_output("Ready to accept connections", timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self._start()
+
+
 class WebServer(ManagedProcess):
     def __init__(self, *args, port: int, **kwargs):
         super().__init__(*args, **kwargs)

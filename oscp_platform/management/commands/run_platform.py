@@ -1,10 +1,25 @@
+"""``make run``: the web server, a Celery worker and Celery beat under one supervising parent.
+
+A process that exits is started again after a backoff (1 s, doubling up to 30 s; back to 1 s once
+it stayed up for a minute), and its exit code is logged; the others keep running. Ctrl-C (SIGINT)
+or SIGTERM stops all three. This is for a developer's machine and demos; production runs the same
+processes under supervisor (``deploy/``; README "Running in production").
+"""
+
+from __future__ import annotations
+
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from django.core.management.base import BaseCommand
+
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+STABLE_AFTER = 60.0
 
 
 def platform_commands(*, port: str = "8000", python: str = sys.executable) -> dict[str, list[str]]:
@@ -18,17 +33,35 @@ def platform_commands(*, port: str = "8000", python: str = sys.executable) -> di
     }
 
 
+@dataclass
+class Supervised:
+    name: str
+    command: list[str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = BACKOFF_FIRST
+    restart_at: float | None = None
+
+
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and Celery beat together; Ctrl-C stops all three."
+    help = "Run the web server, a Celery worker and Celery beat, restarting any that dies; Ctrl-C stops all three."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
 
+    def say(self, text: str) -> None:
+        self.stdout.write(f"[run_platform] {text}")
+        self.stdout.flush()
+
+    def start(self, item: Supervised) -> None:
+        item.process = subprocess.Popen(item.command)
+        item.started_at, item.restart_at = time.monotonic(), None
+        self.say(f"{item.name} started (pid {item.process.pid})")
+
     def handle(self, *args, port, **options):
         # The children read PORT: the URLs we advertise to partners (register, token URL) follow it.
-        env = {**os.environ, "PORT": str(port)}
-        processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in platform_commands(port=port).items()}
-        self.stdout.write(self.style.SUCCESS(f"Serving on http://127.0.0.1:{port}/admin/ (Ctrl-C stops everything)"))
+        os.environ["PORT"] = str(port)
+        supervised = [Supervised(name, cmd) for name, cmd in platform_commands(port=port).items()]
         stopping = False
 
         def stop(*_):
@@ -37,19 +70,36 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        for item in supervised:
+            self.start(item)
+        self.say(f"Serving on http://127.0.0.1:{port}/admin/ (Ctrl-C stops everything)")
         try:
             while not stopping:
-                for name, proc in processes.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping.")
-                        stopping = True
-                time.sleep(0.5)
+                now = time.monotonic()
+                for item in supervised:
+                    if item.restart_at is not None:
+                        if now >= item.restart_at and not stopping:
+                            self.start(item)
+                        continue
+                    code = item.process.poll()
+                    if code is None:
+                        continue
+                    if now - item.started_at >= STABLE_AFTER:
+                        item.backoff = BACKOFF_FIRST
+                    self.stderr.write(
+                        f"[run_platform] {item.name} (pid {item.process.pid}) exited with {code}; "
+                        f"restarting in {item.backoff:g}s"
+                    )
+                    item.restart_at = now + item.backoff
+                    item.backoff = min(item.backoff * 2, BACKOFF_MAX)
+                time.sleep(0.2)
         finally:
-            for proc in processes.values():
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in processes.values():
+            self.say("stopping")
+            running = [item.process for item in supervised if item.process and item.process.poll() is None]
+            for process in running:
+                process.terminate()
+            for process in running:
                 try:
-                    proc.wait(timeout=10)
+                    process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    process.kill()
