@@ -365,10 +365,12 @@ def url_message_post(*, message: Message) -> Delivery:
     (e.g. the body's signature), which the message log shows masked."""
     data = _body_bytes(message)
     sealed = json.loads(message.sealed_headers) if message.sealed_headers else {}
-    headers = {"Content-Type": "application/json", "X-Request-ID": message.request_id, **sealed}
+    plain = {name: value for name, value in (message.headers or {}).items() if name not in sealed}
+    headers = {"Content-Type": "application/json", "X-Request-ID": message.request_id, **plain, **sealed}
     shown = {name: (mask(value) if name in sealed else value) for name, value in headers.items()}
+    secrets = list(sealed.values()) + [value.split(" ", 1)[1] for value in sealed.values() if " " in value]
     try:
-        return _post(message.url, data, headers, shown, list(sealed.values()))
+        return _post(message.url, data, headers, shown, secrets, method=message.method or "POST")
     except PartnerError as exc:
         _log_failure(message, exc)
         raise

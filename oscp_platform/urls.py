@@ -23,6 +23,7 @@ urlpatterns = [
     path(MANAGEMENT, include("groups.api.urls")),
     path(MANAGEMENT, include("forecasts.api.urls")),
     path(MANAGEMENT, include("measurements.api.urls")),
+    path(MANAGEMENT, include("roaming.api.urls")),
     # SolarUser instruction API: OSCP messages an internal tool asks us to send (topic OSCP_v20).
     path("solaruser/api/v1/sec/instr/", include("forecasts.api.instruction_urls")),
 ]

@@ -7,7 +7,7 @@ from simple_history.models import HistoricalRecords
 
 from oscp_platform.crypto import EncryptedTextField
 
-from .choices import ConnectionStatus, CredentialsTokenKind, OcpiRole, RoamingState
+from .choices import ConnectionStatus, CredentialsTokenKind, EvseStatus, OcpiRole, RoamingState
 
 SECRET_FIELDS = ["partner_token"]
 
@@ -99,4 +99,60 @@ class HubClient(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["partner", "country_code", "party_id"], name="roaming_hub_client_once")
+        ]
+
+
+# --- what we send: locations (with EVSEs and their connectors) and tariffs -------------------------
+class Location(models.Model):
+    """An OCPI Location of ours. The wire object's fields other than the keys live in ``data``
+    (validated by ``roaming.ocpi.serializers.LocationSerializer``); EVSEs are rows of their own."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    ocpi_id = models.CharField(max_length=36)
+    publish = models.BooleanField(default=True)
+    data = models.JSONField(default=dict)
+    capacity_group = models.ForeignKey(
+        "groups.CapacityGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="locations"
+    )
+    last_updated = models.DateTimeField(db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["last_updated", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["country_code", "party_id", "ocpi_id"], name="roaming_location_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} {self.ocpi_id}"
+
+
+class Evse(models.Model):
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="evses")
+    uid = models.CharField(max_length=36)
+    status = models.CharField(max_length=16, choices=EvseStatus.choices)
+    data = models.JSONField(default=dict, help_text="The EVSE's other fields, connectors included.")
+    last_updated = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["location", "uid"], name="roaming_evse_once")]
+
+
+class Tariff(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    ocpi_id = models.CharField(max_length=36)
+    currency = models.CharField(max_length=3)
+    data = models.JSONField(default=dict)
+    last_updated = models.DateTimeField(db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["last_updated", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["country_code", "party_id", "ocpi_id"], name="roaming_tariff_once")
         ]

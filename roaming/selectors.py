@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from oscp_platform.crypto import token_digest
 
-from .models import CredentialsToken, RoamingPartner
+from .models import CredentialsToken, Location, RoamingPartner, Tariff
 
 
 def credentials_token_find(*, token: str) -> CredentialsToken | None:
@@ -18,3 +18,18 @@ def credentials_token_find(*, token: str) -> CredentialsToken | None:
 
 def roaming_partners_of(*, owner) -> QuerySet[RoamingPartner]:
     return RoamingPartner.objects.filter(owner=owner)
+
+
+def locations_for_partner(*, partner: RoamingPartner, party: tuple[str, str] | None = None) -> QuerySet[Location]:
+    """Published locations of the partner's account (of one party when a hub names it)."""
+    found = Location.objects.filter(owner_id=partner.owner_id, publish=True).prefetch_related("evses")
+    if party:
+        found = found.filter(country_code=party[0], party_id=party[1])
+    return found
+
+
+def tariffs_for_partner(*, partner: RoamingPartner, party: tuple[str, str] | None = None) -> QuerySet[Tariff]:
+    found = Tariff.objects.filter(owner_id=partner.owner_id)
+    if party:
+        found = found.filter(country_code=party[0], party_id=party[1])
+    return found

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from connections.outbox import outbox_enqueue_many, outbox_message
 from oscp_platform.crypto import token_digest, token_generate
 
 from .choices import CredentialsTokenKind, RoamingState
-from .models import CredentialsToken, HubClient, RoamingPartner, RoamingPartnerRole
+from .models import CredentialsToken, Evse, HubClient, Location, RoamingPartner, RoamingPartnerRole, Tariff
 from .ocpi import client
-from .ocpi.modules import VERSION, our_credentials
+from .ocpi.envelope import ocpi_timestamp
+from .ocpi.modules import VERSION, our_credentials, our_party
+from .ocpi.objects import location_wire, tariff_wire
 from .ocpi.serializers import CredentialsSerializer, VersionDetailsSerializer, VersionSerializer
 
 
@@ -221,3 +224,144 @@ def hub_client_store(*, partner: RoamingPartner, info: dict) -> HubClient:
         defaults={"role": info["role"], "status": info["status"], "last_updated": info["last_updated"]},
     )
     return client_row
+
+
+# --- locations and tariffs (we are the sender): stored, then pushed --------------------------------
+_LOCATION_KEYS = ("country_code", "party_id", "id", "publish", "evses", "last_updated")
+_EVSE_KEYS = ("uid", "status", "last_updated")
+_TARIFF_KEYS = ("country_code", "party_id", "id", "currency", "last_updated")
+
+
+def _receivers(*, owner, module: str) -> list[tuple[RoamingPartner, str]]:
+    """Registered, enabled partners of the owner with the module's receiver interface."""
+    partners = RoamingPartner.objects.filter(owner=owner, state=RoamingState.REGISTERED, enabled=True)
+    partners = partners.prefetch_related("roles")
+    found = []
+    for partner in partners:
+        url = partner.endpoint(module, "RECEIVER")
+        if url and partner.partner_token:
+            found.append((partner, url.rstrip("/")))
+    return found
+
+
+def _push(*, owner, module: str, path: str, method: str, body: dict, key: str) -> int:
+    """Queue the change for every receiver, in the outbox (in the caller's transaction), in order
+    per object and partner."""
+    messages = []
+    for partner, url in _receivers(owner=owner, module=module):
+        role = next(iter(partner.roles.all()), None)
+        headers = client.request_headers(
+            from_party=(body.get("country_code"), body.get("party_id")) if "country_code" in body else our_party(),
+            to_party=(role.country_code, role.party_id) if role else None,
+        )
+        headers.pop("X-Request-ID")
+        messages.append(
+            outbox_message(
+                partner=None,
+                message_type=f"ocpi.{module}.{method}",
+                body=body,
+                url=f"{url}/{path}",
+                method=method,
+                headers=headers,
+                sealed_headers={"Authorization": client.authorization(partner.partner_token)},
+                ordering_key=f"ocpi:{partner.id}:{key}",
+            )
+        )
+    if messages:
+        outbox_enqueue_many(messages)
+    return len(messages)
+
+
+def _location_path(location: Location) -> str:
+    return f"{location.country_code}/{location.party_id}/{location.ocpi_id}"
+
+
+def _changes(before: dict, after: dict) -> dict:
+    return {key: value for key, value in after.items() if key != "last_updated" and before.get(key) != value}
+
+
+@transaction.atomic
+def location_save(*, owner, data: dict, capacity_group=None, location: Location | None = None) -> Location:
+    """Create or fully replace a location (``data``: a validated OCPI Location); push a PUT of a new
+    one, a PATCH of what changed otherwise."""
+    now = timezone.now()
+    before = location_wire(location) if location is not None else None
+    fields = {
+        "country_code": data["country_code"],
+        "party_id": data["party_id"],
+        "ocpi_id": data["id"],
+        "publish": data["publish"],
+        "data": {k: v for k, v in data.items() if k not in _LOCATION_KEYS},
+        "capacity_group": capacity_group,
+        "last_updated": now,
+    }
+    if location is None:
+        location = Location.objects.create(owner=owner, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(location, name, value)
+        location.save()
+    evses = {evse.uid: evse for evse in location.evses.all()}
+    wanted = [e["uid"] for e in data.get("evses", [])]
+    location.evses.exclude(uid__in=wanted).delete()
+    for evse_data in data.get("evses", []):
+        rest = {k: v for k, v in evse_data.items() if k not in _EVSE_KEYS}
+        evse = evses.get(evse_data["uid"])
+        if evse is None:
+            Evse.objects.create(
+                location=location, uid=evse_data["uid"], status=evse_data["status"], data=rest, last_updated=now
+            )
+        elif evse.status != evse_data["status"] or evse.data != rest:
+            evse.status, evse.data, evse.last_updated = evse_data["status"], rest, now
+            evse.save()
+    location = Location.objects.prefetch_related("evses").get(id=location.id)
+    after = location_wire(location)
+    key = f"location:{location.id}"
+    if before is None or before["id"] != after["id"] or before["country_code"] != after["country_code"]:
+        _push(owner=owner, module="locations", path=_location_path(location), method="PUT", body=after, key=key)
+    else:
+        changed = _changes(before, after)
+        if changed:
+            body = {**changed, "last_updated": after["last_updated"]}
+            _push(owner=owner, module="locations", path=_location_path(location), method="PATCH", body=body, key=key)
+    return location
+
+
+@transaction.atomic
+def evse_status_set(*, location: Location, uid: str, status: str) -> Evse:
+    """An EVSE's status changed: stored, and pushed as a PATCH of that EVSE."""
+    evse = location.evses.select_for_update().get(uid=uid)
+    if evse.status == status:
+        return evse
+    now = timezone.now()
+    evse.status, evse.last_updated = status, now
+    evse.save(update_fields=["status", "last_updated"])
+    Location.objects.filter(id=location.id).update(last_updated=now)
+    body = {"status": status, "last_updated": ocpi_timestamp(now)}
+    path = f"{_location_path(location)}/{uid}"
+    _push(owner=location.owner, module="locations", path=path, method="PATCH", body=body, key=f"location:{location.id}")
+    return evse
+
+
+@transaction.atomic
+def tariff_save(*, owner, data: dict, tariff: Tariff | None = None) -> Tariff:
+    """Create or fully replace a tariff (a validated OCPI Tariff); pushed as a PUT (the tariffs
+    receiver takes whole objects)."""
+    fields = {
+        "country_code": data["country_code"],
+        "party_id": data["party_id"],
+        "ocpi_id": data["id"],
+        "currency": data["currency"],
+        "data": {k: v for k, v in data.items() if k not in _TARIFF_KEYS},
+        "last_updated": timezone.now(),
+    }
+    if tariff is None:
+        tariff = Tariff.objects.create(owner=owner, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(tariff, name, value)
+        tariff.save()
+    wire = tariff_wire(tariff)
+    path = f"{tariff.country_code}/{tariff.party_id}/{tariff.ocpi_id}"
+    _push(owner=owner, module="tariffs", path=path, method="PUT", body=wire, key=f"tariff:{tariff.id}")
+    return tariff

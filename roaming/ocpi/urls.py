@@ -14,4 +14,10 @@ urlpatterns = [
         views.HubClientInfoView.as_view(),
         name="ocpi-hubclientinfo",
     ),
+    re_path(
+        r"^2\.2\.1/locations(?:/(?P<location_id>[^/]+)(?:/(?P<evse_uid>[^/]+)(?:/(?P<connector_id>[^/]+))?)?)?/?$",
+        views.LocationsView.as_view(),
+        name="ocpi-locations",
+    ),
+    re_path(r"^2\.2\.1/tariffs/?$", views.TariffsView.as_view(), name="ocpi-tariffs"),
 ]

@@ -4,6 +4,8 @@ validate the wire object, call a service, and answer in the OCPI envelope."""
 import logging
 import uuid
 
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -12,11 +14,13 @@ from oscp_platform.crypto import token_digest
 from oscp_platform.parsing import StrictJSONParser
 
 from ..choices import RoamingState
+from ..selectors import locations_for_partner, tariffs_for_partner
 from ..services import RoamingError, credentials_delete, credentials_receive, hub_client_store
 from . import envelope
 from .auth import OcpiTokenAuthentication, RegisteredPartner, token_candidates
 from .envelope import InvalidParameters, ocpi_response
 from .modules import VERSION, details_url, endpoints, our_credentials, our_party
+from .objects import evse_wire, location_wire, tariff_wire
 from .serializers import COUNTRY_CODE, PARTY_ID, CredentialsSerializer
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,13 @@ class OcpiView(APIView):
         country, party = our_party()
         meta = self.request.META
         return meta.get("HTTP_OCPI_TO_COUNTRY_CODE") or country, meta.get("HTTP_OCPI_TO_PARTY_ID") or party
+
+    def routed_party(self) -> tuple[str, str] | None:
+        """The party named by ``OCPI-to-…`` (a hub routing to one of our parties), else none."""
+        meta = self.request.META
+        if meta.get("HTTP_OCPI_TO_PARTY_ID"):
+            return meta.get("HTTP_OCPI_TO_COUNTRY_CODE", ""), meta["HTTP_OCPI_TO_PARTY_ID"]
+        return None
 
     def from_party(self) -> tuple[str, str] | None:
         meta = self.request.META
@@ -170,3 +181,72 @@ class HubClientInfoView(OcpiView):
                 "last_updated": envelope.ocpi_timestamp(found.last_updated),
             }
         )
+
+
+# --- sender interfaces: locations and tariffs ------------------------------------------------------
+def _time_param(request, name: str):
+    text = request.query_params.get(name)
+    if text is None:
+        return None
+    value = parse_datetime(text)
+    if value is None or value.tzinfo is None:
+        raise InvalidParameters(f"{name}: expected an RFC 3339 time with a zone, e.g. 2024-01-01T00:00:00Z")
+    return value
+
+
+def _int_param(request, name: str, default: int) -> int:
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 9:
+        raise InvalidParameters(f"{name}: expected a non-negative integer")
+    return int(text)
+
+
+def ocpi_page(request, queryset, to_wire):
+    """OCPI pagination: ``offset``/``limit`` (capped at OCPI_PAGE_LIMIT, announced in X-Limit),
+    ``date_from`` (inclusive) / ``date_to`` (exclusive) on last_updated, ``X-Total-Count``, and a
+    ``Link: <…>; rel="next"`` while more remain."""
+    cap = settings.OCPI_PAGE_LIMIT
+    offset = _int_param(request, "offset", 0)
+    limit = min(_int_param(request, "limit", cap), cap)
+    date_from, date_to = _time_param(request, "date_from"), _time_param(request, "date_to")
+    if date_from:
+        queryset = queryset.filter(last_updated__gte=date_from)
+    if date_to:
+        queryset = queryset.filter(last_updated__lt=date_to)
+    total = queryset.count()
+    rows = list(queryset.order_by("last_updated", "id")[offset : offset + limit])
+    headers = {"X-Total-Count": str(total), "X-Limit": str(cap)}
+    if offset + limit < total:
+        params = request.query_params.copy()
+        params["offset"], params["limit"] = str(offset + limit), str(limit)
+        base = details_url().rsplit("/", 1)[0]
+        headers["Link"] = f'<{base}{request.path.removeprefix("/ocpi")}?{params.urlencode()}>; rel="next"'
+    return ocpi_response([to_wire(row) for row in rows], headers=headers)
+
+
+class LocationsView(OcpiView):
+    def get(self, request, location_id=None, evse_uid=None, connector_id=None):
+        locations = locations_for_partner(partner=request.user, party=self.routed_party())
+        if location_id is None:
+            return ocpi_page(request, locations, location_wire)
+        location = locations.filter(ocpi_id=location_id).first()
+        if location is None:
+            raise envelope.UnknownLocation(f"Unknown location {location_id}")
+        if evse_uid is None:
+            return ocpi_response(location_wire(location))
+        evse = next((e for e in location.evses.all() if e.uid == evse_uid), None)
+        if evse is None:
+            raise envelope.UnknownLocation(f"Unknown EVSE {evse_uid}")
+        if connector_id is None:
+            return ocpi_response(evse_wire(evse))
+        connector = next((c for c in evse.data.get("connectors", []) if c.get("id") == connector_id), None)
+        if connector is None:
+            raise envelope.UnknownLocation(f"Unknown connector {connector_id}")
+        return ocpi_response(connector)
+
+
+class TariffsView(OcpiView):
+    def get(self, request):
+        return ocpi_page(request, tariffs_for_partner(partner=request.user, party=self.routed_party()), tariff_wire)
