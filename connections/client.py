@@ -256,15 +256,38 @@ def http_session() -> requests.Session:
     return _session[1]
 
 
-def _post(url: str, data: bytes, headers: dict[str, str], shown: dict[str, str], secrets: list[str]) -> Delivery:
+def _post(
+    url: str,
+    data: bytes,
+    headers: dict[str, str],
+    shown: dict[str, str],
+    secrets: list[str],
+    *,
+    method: str = "POST",
+    timeout: tuple[float, float] | None = None,
+) -> Delivery:
+    return _call(url, data, headers, shown, secrets, method=method, timeout=timeout)[0]
+
+
+def _call(
+    url: str,
+    data: bytes | None,
+    headers: dict[str, str],
+    shown: dict[str, str],
+    secrets: list[str],
+    *,
+    method: str = "POST",
+    timeout: tuple[float, float] | None = None,
+) -> tuple[Delivery, requests.Response]:
     delivery = Delivery(url=url, headers=shown)
     started = time.monotonic()
     try:
-        response = http_session().post(
+        response = http_session().request(
+            method,
             url,
             data=data,
             headers=headers,
-            timeout=(settings.OSCP_HTTP_CONNECT_TIMEOUT, settings.OSCP_HTTP_READ_TIMEOUT),
+            timeout=timeout or (settings.OSCP_HTTP_CONNECT_TIMEOUT, settings.OSCP_HTTP_READ_TIMEOUT),
             allow_redirects=False,
         )
     except requests.Timeout:
@@ -276,9 +299,9 @@ def _post(url: str, data: bytes, headers: dict[str, str], shown: dict[str, str],
     delivery.duration_ms = int((time.monotonic() - started) * 1000)
     delivery.status = response.status_code
     if 200 <= response.status_code < 300:
-        if response.status_code != 204:
+        if response.status_code != 204 and method == "POST":
             logger.info("POST %s answered %s (accepted as success)", url, response.status_code)
-        return delivery
+        return delivery, response
     # Scrub before cutting: a secret cut in half at the limit would no longer be recognised.
     text = _scrub(f"HTTP {response.status_code}: {response.text}".strip(), secrets)[: 500 + 10]
     error = PartnerTemporaryError if response.status_code >= 500 else PartnerPermanentError
@@ -369,13 +392,35 @@ def url_message_post(*, message: Message) -> Delivery:
     (e.g. the body's signature), which the message log shows masked."""
     data = _body_bytes(message)
     sealed = json.loads(message.sealed_headers) if message.sealed_headers else {}
-    headers = {"Content-Type": "application/json", "X-Request-ID": message.request_id, **sealed}
+    plain = {name: value for name, value in (message.headers or {}).items() if name not in sealed}
+    headers = {"Content-Type": "application/json", "X-Request-ID": message.request_id, **plain, **sealed}
     shown = {name: (mask(value) if name in sealed else value) for name, value in headers.items()}
+    secrets = list(sealed.values()) + [value.split(" ", 1)[1] for value in sealed.values() if " " in value]
     try:
-        return _post(message.url, data, headers, shown, list(sealed.values()))
+        return _post(message.url, data, headers, shown, secrets, method=message.method or "POST")
     except PartnerError as exc:
         _log_failure(message, exc)
         raise
+
+
+def http_call(
+    *,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    secret_headers: dict[str, str],
+    body: dict | list | None = None,
+    timeout: tuple[float, float] | None = None,
+) -> tuple[Delivery, requests.Response]:
+    """A synchronous call for protocols that need the answer now (e.g. OCPI credentials exchange
+    and real-time authorization). ``secret_headers`` are sent but masked in ``Delivery.headers``
+    and scrubbed from error texts. Raises ``PartnerTemporaryError`` / ``PartnerPermanentError``."""
+    sent = {"Content-Type": "application/json", **headers, **secret_headers}
+    shown = {**headers, **{name: mask(value) for name, value in secret_headers.items()}}
+    secrets = [value for value in secret_headers.values()]
+    secrets += [value.split(" ", 1)[1] for value in secret_headers.values() if " " in value]
+    data = json.dumps(body).encode() if body is not None else None
+    return _call(url, data, sent, shown, secrets, method=method, timeout=timeout)
 
 
 def message_post(*, message: Message, partner: Partner | None = None) -> Delivery:

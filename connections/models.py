@@ -246,6 +246,15 @@ class Message(models.Model):
     sealed_headers = EncryptedTextField(
         blank=True, default="", help_text="Headers a message without a partner is sent with (JSON), encrypted."
     )
+    method = models.CharField(
+        max_length=8, default="POST", help_text="HTTP method a message without a partner is sent with."
+    )
+    ordering_key = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="Messages with the same key are sent one after another, oldest first (e.g. one object's pushes).",
+    )
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -266,6 +275,12 @@ class Message(models.Model):
                 fields=["partner", "id"],
                 condition=models.Q(direction="out", status__in=["pending", "failed", "sending"]),
                 name="outbox_unsent_by_partner",
+            ),
+            models.Index(
+                fields=["ordering_key", "id"],
+                condition=models.Q(direction="out", status__in=["pending", "failed", "sending"])
+                & ~models.Q(ordering_key=""),
+                name="outbox_unsent_by_key",
             ),
         ]
         constraints = [

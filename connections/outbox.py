@@ -82,6 +82,9 @@ def outbox_message(
     url: str = "",
     sealed_headers: dict | None = None,
     sealed_body: str = "",
+    method: str = "POST",
+    headers: dict | None = None,
+    ordering_key: str = "",
     deadline: datetime | None = None,
     now: datetime | None = None,
 ) -> Message:
@@ -98,6 +101,9 @@ def outbox_message(
         correlation_id=correlation_id,
         status=MessageStatus.PENDING,
         url=url,
+        method=method,
+        headers=headers or {},
+        ordering_key=ordering_key,
         body=body,
         sealed_body=sealed_body,
         sealed_headers=json.dumps(sealed_headers) if sealed_headers else "",
@@ -187,6 +193,11 @@ def _claim_sql(message_ids: list[int], now: datetime) -> tuple[str, dict]:
                       WHERE b.partner_id = m.partner_id AND b.direction = %(out)s AND b.id < m.id
                         AND b.status IN ({unsent}) AND b.message_type IN ({ordered})
                   )
+              ))
+              AND (m.ordering_key = '' OR m.deadline <= %(now)s OR NOT EXISTS (
+                  SELECT 1 FROM connections_message k
+                  WHERE k.ordering_key = m.ordering_key AND k.direction = %(out)s AND k.id < m.id
+                    AND k.status IN ({unsent}) AND k.ordering_key <> ''
               ))
             {lock}
         )
@@ -411,6 +422,8 @@ def _after_outcome(message: Message) -> None:
     """What follows a final outcome: ordered messages release the ones that waited behind them,
     and the registered ``delivered``/``dead`` handler runs (in one transaction, the row re-read
     under lock so a stale outcome never triggers it)."""
+    if message.ordering_key:
+        outbox_release_key(ordering_key=message.ordering_key, after_id=message.id)
     spec = spec_of(message.message_type)
     if message.partner_id is None or spec is None:
         return
@@ -442,6 +455,22 @@ def outbox_release(*, partner_id: int, after_id: int = 0) -> int:
         )
         .order_by("id")
         .values_list("id", flat=True)
+    )
+    outbox_publish(ids)
+    return len(ids)
+
+
+def outbox_release_key(*, ordering_key: str, after_id: int) -> int:
+    """Publish the next unsent message with this ordering key (it waited behind ``after_id``)."""
+    ids = list(
+        Message.objects.filter(
+            ordering_key=ordering_key,
+            direction=MessageDirection.OUTBOUND,
+            status__in=RETRYABLE,
+            id__gt=after_id,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:1]
     )
     outbox_publish(ids)
     return len(ids)

@@ -20,11 +20,14 @@ urlpatterns = [
     path("oscp/fp/2.0/", include("connections.oscp.urls")),
     # OAuth2 token URL for partners with client credentials (client credentials grant only).
     re_path(r"^oscp/oauth/token/?$", TokenView.as_view(), name="oscp-oauth-token"),
+    # OCPI 2.2.1 endpoints (we are the CPO), called by roaming partners (eMSPs, hubs).
+    path("ocpi/", include("roaming.ocpi.urls")),
     # Management API (SolarUser OSCP API shape), called by internal tools.
     path(MANAGEMENT, include("connections.api.urls")),
     path(MANAGEMENT, include("groups.api.urls")),
     path(MANAGEMENT, include("forecasts.api.urls")),
     path(MANAGEMENT, include("measurements.api.urls")),
+    path(MANAGEMENT, include("roaming.api.urls")),
     # SolarUser instruction API: OSCP messages an internal tool asks us to send (topic OSCP_v20).
     path("solaruser/api/v1/sec/instr/", include("forecasts.api.instruction_urls")),
 ]

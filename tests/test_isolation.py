@@ -483,6 +483,65 @@ def instruction_view(w, url):
     _not_found(w.b.get(url() + f"?id={w.instruction.id}"))
 
 
+ROAMING_LOCATION = {
+    "country_code": "NL", "party_id": "OSP", "id": "LOC-A", "publish": True, "address": "Street 1", "city": "Utrecht",
+    "country": "NLD", "coordinates": {"latitude": "52.09074", "longitude": "5.12142"}, "time_zone": "Europe/Amsterdam",
+    "evses": [{"uid": "E1", "status": "AVAILABLE", "connectors": [{"id": "1", "standard": "IEC_62196_T2",
+               "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 230, "max_amperage": 32}]}],
+}  # fmt: skip
+ROAMING_TARIFF = {
+    "country_code": "NL", "party_id": "OSP", "id": "T-A", "currency": "EUR",
+    "elements": [{"price_components": [{"type": "ENERGY", "price": 0.3, "step_size": 1}]}],
+}  # fmt: skip
+
+
+def _roaming(w, kind):
+    body = ROAMING_LOCATION if kind == "locations" else ROAMING_TARIFF
+    base = f"/solaruser/api/v1/sec/user/oscp/roaming/{kind}"
+    response = w.a.post(base, body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["data"]["configId"], body
+
+
+def roaming_list(kind):
+    def case(w, url):
+        config_id, body = _roaming(w, kind)
+        if kind == "locations":
+            # B may not name A's capacity group
+            response = w.b.post(url(), {**body, "id": "B1", "capacityGroupId": w.ga.id}, format="json")
+            assert response.status_code == 400 and "capacityGroupId" in response.json()["message"]
+        assert config_id not in _ids(w.b.get(url()))
+
+    return case
+
+
+def roaming_list_post(kind):
+    def case(w, url):
+        _, body = _roaming(w, kind)
+        response = w.b.post(url(), body, format="json")  # A's OCPI id is taken: refused, nothing changes
+        assert response.status_code == 400, response.content
+
+    return case
+
+
+def roaming_detail(kind, method):
+    def case(w, url):
+        config_id, body = _roaming(w, kind)
+        if method == "get":
+            _not_found(w.b.get(url(pk=config_id)))
+        elif method == "put":
+            _not_found(w.b.put(url(pk=config_id), body, format="json"))
+        else:
+            _not_found(w.b.delete(url(pk=config_id)))
+
+    return case
+
+
+def roaming_evse(w, url):
+    config_id, _ = _roaming(w, "locations")
+    _not_found(w.b.patch(url(pk=config_id, evse_uid="E1"), {"status": "CHARGING"}, format="json"))
+
+
 def _on(partner_attr, case, key=None):
     def run(w, url):
         partner = getattr(w, partner_attr)
@@ -527,6 +586,13 @@ CASES = {
     ("instruction-add", "post"): instruction_add,
     ("instruction-add-topic", "post"): instruction_add_topic,
     ("instruction-view", "get"): instruction_view,
+    ("roaming-location-list", "get"): roaming_list("locations"),
+    ("roaming-location-list", "post"): roaming_list_post("locations"),
+    **{("roaming-location-detail", m): roaming_detail("locations", m) for m in ("get", "put", "delete")},
+    ("roaming-location-evse", "patch"): roaming_evse,
+    ("roaming-tariff-list", "get"): roaming_list("tariffs"),
+    ("roaming-tariff-list", "post"): roaming_list_post("tariffs"),
+    **{("roaming-tariff-detail", m): roaming_detail("tariffs", m) for m in ("get", "put", "delete")},
 }
 
 

@@ -29,6 +29,7 @@ from forecasts.models import EnvelopeSubscription, Instruction
 from forecasts.services import forecast_receive
 from groups.models import Asset, CapacityGroup
 from oscp_platform.crypto import token_digest
+from roaming.models import Location, Tariff
 from tests.connections.factories import UserFactory
 from tests.forecasts.conftest import blocks
 from tests.support.routes import case_name, routes_under
@@ -245,6 +246,10 @@ def _get_urls(name: str) -> list[str]:
         "group-adjust": lambda: [reverse(name, kwargs={"group_id": i}) for i in _ids(CapacityGroup)],
         "group-compliance-errors": lambda: [reverse(name, kwargs={"group_id": i}) for i in _ids(CapacityGroup)],
         "instruction-view": lambda: [reverse(name) + f"?id={i}" for i in _ids(Instruction)],
+        "roaming-location-list": lambda: [reverse(name)],
+        "roaming-tariff-list": lambda: [reverse(name)],
+        "roaming-location-detail": lambda: [reverse(name, kwargs={"pk": i}) for i in _ids(Location)],
+        "roaming-tariff-detail": lambda: [reverse(name, kwargs={"pk": i}) for i in _ids(Tariff)],
     }
     builder = builders.get(case_name(name))
     if builder is None:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "groups",
     "forecasts",
     "measurements",
+    "roaming",
 ]
 
 MIDDLEWARE = [
@@ -324,3 +325,14 @@ LOGGING = {
 }
 
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
+# --- OCPI 2.2.1 (roaming, we are the CPO) ----------------------------------------------------------
+# Where partners reach our OCPI endpoints (…/ocpi; the versions URL is …/ocpi/versions).
+OCPI_PUBLIC_BASE_URL = env.str("OCPI_PUBLIC_BASE_URL", default="http://127.0.0.1:8000/ocpi")
+OCPI_COUNTRY_CODE = env.str("OCPI_COUNTRY_CODE", default="NL")
+OCPI_PARTY_ID = env.str("OCPI_PARTY_ID", default="OSP")
+OCPI_BUSINESS_NAME = env.str("OCPI_BUSINESS_NAME", default="oscp-platform")
+# Largest page an OCPI list answers (announced in X-Limit).
+OCPI_PAGE_LIMIT = env.int("OCPI_PAGE_LIMIT", default=100)
+# How long a real-time authorization waits for the eMSP before the token's whitelist rule decides.
+OCPI_AUTHORIZE_TIMEOUT_SECONDS = env.float("OCPI_AUTHORIZE_TIMEOUT_SECONDS", default=3.0)

@@ -1,0 +1,31 @@
+import pytest
+from django.urls import reverse
+
+from roaming.models import CredentialsToken
+
+from .factories import RoamingPartnerFactory, registered_partner
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_lists_partners_and_issues_token_a_once(admin_client):
+    partner, _ = registered_partner()
+    changelist = reverse("admin:roaming_roamingpartner_changelist")
+    page = admin_client.get(changelist)
+    assert page.status_code == 200 and b"DE*EMS EMSP" in page.content
+    change = admin_client.get(reverse("admin:roaming_roamingpartner_change", args=[partner.id]))
+    assert change.status_code == 200 and b"their-token-b" not in change.content
+
+    fresh = RoamingPartnerFactory()
+    response = admin_client.post(changelist, {"action": "issue_token_a", "_selected_action": [fresh.id]}, follow=True)
+    assert b"token A" in response.content
+    assert CredentialsToken.objects.filter(partner=fresh, kind="A").count() == 1
+
+
+def test_admin_register_without_url_reports_the_problem(admin_client):
+    partner = RoamingPartnerFactory()
+    changelist = reverse("admin:roaming_roamingpartner_changelist")
+    response = admin_client.post(
+        changelist, {"action": "register_with_partner", "_selected_action": [partner.id]}, follow=True
+    )
+    assert b"versions URL and token A are needed" in response.content
