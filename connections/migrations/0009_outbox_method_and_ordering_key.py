@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connections', '0006_heartbeat_schedule_outbox_without_webhook_fk'),
+        ('connections', '0008_partner_last_forecast_received'),
         ('groups', '0001_initial'),
     ]
 
