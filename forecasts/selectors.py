@@ -1,6 +1,6 @@
 """Reads on forecasts, operating envelopes and group modes."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -9,6 +9,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from connections.choices import ConnectionState
 from groups.choices import GroupMode
 from groups.models import CapacityGroup
+from groups.selectors import forecast_stale
 from oscp_platform.api import timestamp_format
 
 from .choices import EnvelopeReason, ForecastMessage, ForecastType, Quantity
@@ -219,26 +220,26 @@ def mode_decide(*, envelope: dict, offline_since: datetime | None, provider_name
 
 
 def groups_last_forecast_annotate(groups: QuerySet[CapacityGroup]) -> QuerySet[CapacityGroup]:
-    """``last_forecast_at`` on each group: when its provider last sent a forecast for it (one
-    subquery, for lists; ``groups.selectors.forecast_stale`` reads it)."""
+    """On each group: ``last_forecast_at``, when its provider last sent a forecast for it, and
+    ``forecast_until``, how far ahead that forecast reaches (subqueries, for lists;
+    ``groups.selectors.forecast_stale`` reads them)."""
     last = Forecast.objects.filter(
         group=OuterRef("pk"), sender_id=OuterRef("capacity_provider_id"), message_type=ForecastMessage.UPDATE
-    ).order_by("-received_at")
-    return groups.annotate(last_forecast_at=Subquery(last.values("received_at")[:1]))
+    ).order_by("-received_at", "-id")
+    until = ForecastBlock.objects.filter(forecast_id=OuterRef("last_forecast_id")).order_by("-end_time")
+    return groups.annotate(
+        last_forecast_at=Subquery(last.values("received_at")[:1]),
+        last_forecast_id=Subquery(last.values("id")[:1]),
+        forecast_until=Subquery(until.values("end_time")[:1]),
+    )
 
 
 def group_forecast_stale(*, group: CapacityGroup, now: datetime) -> bool | None:
-    """True when the provider's forecast cadence has passed since its last forecast for the group;
-    None when the provider declares no cadence."""
-    cadence = group.capacity_provider.forecast_cadence_minutes
-    if not cadence:
-        return None
-    last = (
-        Forecast.objects.filter(group=group, sender_id=group.capacity_provider_id, message_type=ForecastMessage.UPDATE)
-        .values_list("received_at", flat=True)
-        .first()
+    """``groups.selectors.forecast_stale`` of one group (the admin's operating view)."""
+    annotated = groups_last_forecast_annotate(CapacityGroup.objects.select_related("capacity_provider")).get(
+        pk=group.pk
     )
-    return last is None or last + timedelta(minutes=cadence) < now
+    return forecast_stale(annotated, now=now)
 
 
 def forecast_in_force(*, group: CapacityGroup, at: datetime) -> Forecast | None:

@@ -18,13 +18,22 @@ def group_list(*, user) -> QuerySet[CapacityGroup]:
 
 
 def forecast_stale(group: CapacityGroup, *, now: datetime) -> bool | None:
-    """True when the provider's expected forecast cadence has passed since its last forecast for
-    the group (none yet counts); None when the provider declares no cadence."""
-    cadence = group.capacity_provider.forecast_cadence_minutes
-    if not cadence:
+    """Whether the provider's forecasts for the group are behind what it declares: its cadence
+    has passed since its last forecast (none yet counts), or, with a horizon, its last forecast
+    reaches less far ahead than the horizon (less one cadence: a forecast every 15 minutes for 24
+    hours always reaches at least 23¾ hours ahead). None when it declares neither. Reads the
+    ``last_forecast_at`` and ``forecast_until`` annotations of the forecasts app."""
+    provider = group.capacity_provider
+    cadence, horizon = provider.forecast_cadence_minutes or 0, provider.forecast_horizon_hours or 0
+    if not cadence and not horizon:
         return None
     last = getattr(group, "last_forecast_at", None)
-    return last is None or last + timedelta(minutes=cadence) < now
+    if last is None or (cadence and last + timedelta(minutes=cadence) < now):
+        return True
+    if horizon:
+        until = getattr(group, "forecast_until", None)
+        return until is None or until < now + timedelta(hours=horizon) - timedelta(minutes=cadence)
+    return False
 
 
 def asset_list(*, user) -> QuerySet[Asset]:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from groups.models import Asset, CapacityGroup
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
-from tests.forecasts.factories import ForecastFactory
+from tests.forecasts.factories import ForecastBlockFactory, ForecastFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
 
 GROUPS = "/solaruser/api/v1/sec/user/oscp/capacity-groups"
@@ -277,3 +277,17 @@ def test_forecast_stale_follows_the_providers_cadence(api_client, user, django_a
         data = api_client.get(GROUPS).json()["data"]
     shown = {g["identifier"]: g["forecastStale"] for g in data}
     assert shown == {"fresh": False, "stale": True, "nocadence": None}
+
+
+def test_forecast_stale_when_the_last_forecast_falls_short_of_the_horizon(api_client, user):
+    """Vector: a forecast every 15 minutes for 24 hours. A fresh one reaching only 2 hours ahead
+    is stale; one reaching 24 hours ahead is not."""
+    vector = CapacityProviderFactory(owner=user, forecast_cadence_minutes=15, forecast_horizon_hours=24)
+    short = CapacityGroupFactory(owner=user, capacity_provider=vector, identifier="short")
+    full = CapacityGroupFactory(owner=user, capacity_provider=vector, identifier="full")
+    now = timezone.now()
+    for group, hours in ((short, 2), (full, 24)):
+        forecast = ForecastFactory(group=group, sender=vector, received_at=now - timedelta(minutes=5))
+        ForecastBlockFactory(forecast=forecast, start_time=now, end_time=now + timedelta(hours=hours))
+    shown = {g["identifier"]: g["forecastStale"] for g in api_client.get(GROUPS).json()["data"]}
+    assert shown == {"short": True, "full": False}
