@@ -665,7 +665,7 @@ GROUP_SCOPED = {
 
 
 def test_every_oscp_message_is_classified():
-    names = {name for name, _ in OSCP_ROUTES}
+    names = {name for name, method in OSCP_ROUTES if method == "post"}  # GET schema/ is no message
     assert names, "the resolver walk found no OSCP routes"
     assert names == NOT_GROUP_SCOPED | set(GROUP_SCOPED)
 

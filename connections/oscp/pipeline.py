@@ -333,7 +333,6 @@ class OscpView(APIView):
 def oscp_view(spec: MessageSpec) -> type[OscpView]:
     """The endpoint class of one message, with its own OpenAPI description: its wire body in, 204
     or ``{"message"}`` out."""
-    error = OpenApiResponse(ErrorSerializer)
     headers = [
         OpenApiParameter(
             "Authorization",
@@ -349,9 +348,18 @@ def oscp_view(spec: MessageSpec) -> type[OscpView]:
     ]
     decorator = extend_schema(
         tags=["OSCP 2.0"],
-        request=spec.serializer,
+        # The body is read raw (segments are joined before parsing), so no parser names its type.
+        request={"application/json": spec.serializer},
         parameters=headers,
-        responses={204: None, 400: error, 401: error, 403: error, 404: error, 501: error},
+        responses={
+            204: OpenApiResponse(description="Accepted (or a repeated X-Request-ID, or a segment kept)."),
+            400: OpenApiResponse(ErrorSerializer, description="Invalid: the message names the field."),
+            401: OpenApiResponse(ErrorSerializer, description="No credentials, or not Token/Bearer."),
+            403: OpenApiResponse(ErrorSerializer, description="Bad token, disabled partner or not allowed."),
+            404: OpenApiResponse(ErrorSerializer, description="Unknown group."),
+            413: OpenApiResponse(ErrorSerializer, description="Body too large: send it in segments."),
+            501: OpenApiResponse(ErrorSerializer, description="No common OSCP version (handshake)."),
+        },
         description=spec.doc,
     )
 

@@ -10,6 +10,8 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connections.choices import BlockUnit, ForecastType, MeasurementStyle, PhaseIndicator
@@ -64,6 +66,7 @@ class NumberField(serializers.FloatField):
         return value
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class OscpDateTimeField(serializers.Field):
     """RFC 3339 with an explicit offset (``Z`` or ``+08:00``), returned in UTC. A zone-less time
     is refused unless the sending partner's profile says to read it as UTC."""

@@ -148,6 +148,10 @@ SPECTACULAR_SETTINGS = {
         "ForecastTypeEnum": "forecasts.choices.ForecastType",
         "MessageStatusEnum": "connections.choices.MessageStatus",
         "AdjustmentStatusEnum": "forecasts.choices.AdjustmentStatus",
+        # OSCP wire enumerations (connections/oscp/serializers.py): values without labels.
+        "OscpPhaseEnum": "connections.choices.PhaseIndicator.values",
+        "OscpUnitEnum": "connections.choices.BlockUnit.values",
+        "EnergyUnitsEnum": "connections.oscp.serializers.ENERGY_UNITS",
     },
 }
 
