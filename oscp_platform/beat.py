@@ -30,7 +30,7 @@ SEEN_EVERY_SECONDS = 5.0
 
 
 class Scheduler(DatabaseScheduler):
-    _leader = False
+    _leader: bool | None = None  # None until the first round: either answer is logged once
     _seen_at = 0.0
 
     def _lead(self) -> bool:
@@ -66,7 +66,7 @@ class Scheduler(DatabaseScheduler):
                 self._seen_at = time.monotonic()
         except DatabaseError as exc:
             logger.warning("Beat cannot reach the database (%s); trying again", exc)
-            self._leader = False
+            self._leader = None
             connection.close()
             return STANDBY_SECONDS
         return super().tick(*args, **kwargs)
