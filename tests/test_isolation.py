@@ -31,9 +31,12 @@ from groups.models import Asset, CapacityGroup
 from measurements.aggregation import window_measure
 from measurements.models import Reading
 from measurements.selectors import group_power_series
+from roaming.services import token_put
 from tests.connections.conftest import OscpClient, block
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.roaming.factories import registered_partner
+from tests.roaming.test_tokens import token_body
 from tests.support.routes import case_name, routes_under
 
 pytestmark = pytest.mark.django_db
@@ -542,6 +545,26 @@ def roaming_evse(w, url):
     _not_found(w.b.patch(url(pk=config_id, evse_uid="E1"), {"status": "CHARGING"}, format="json"))
 
 
+def _roaming_token(w):
+    """A token A's eMSP pushed to us; B has an eMSP of the same party with a token of the same uid."""
+    partner_a, _ = registered_partner(owner=w.user_a)
+    partner_b, _ = registered_partner(owner=w.user_b, base="https://other.example.com/ocpi")
+    body = {**token_body("SHARED"), "last_updated": timezone.now()}
+    return token_put(partner=partner_a, data=body), token_put(partner=partner_b, data=body)
+
+
+def roaming_tokens_get(w, url):
+    token_a, token_b = _roaming_token(w)
+    for query in ("", "?uid=SHARED", f"?partnerId={token_a.partner_id}"):
+        assert token_a.id not in _ids(w.b.get(url() + query))
+    assert _ids(w.b.get(url())) == {token_b.id}
+
+
+def roaming_token_get(w, url):
+    token_a, _ = _roaming_token(w)
+    _not_found(w.b.get(url(pk=token_a.id)))
+
+
 def _on(partner_attr, case, key=None):
     def run(w, url):
         partner = getattr(w, partner_attr)
@@ -593,6 +616,8 @@ CASES = {
     ("roaming-tariff-list", "get"): roaming_list("tariffs"),
     ("roaming-tariff-list", "post"): roaming_list_post("tariffs"),
     **{("roaming-tariff-detail", m): roaming_detail("tariffs", m) for m in ("get", "put", "delete")},
+    ("roaming-token-list", "get"): roaming_tokens_get,
+    ("roaming-token-detail", "get"): roaming_token_get,
 }
 
 

@@ -148,6 +148,7 @@ SPECTACULAR_SETTINGS = {
         "ForecastTypeEnum": "forecasts.choices.ForecastType",
         "MessageStatusEnum": "connections.choices.MessageStatus",
         "AdjustmentStatusEnum": "forecasts.choices.AdjustmentStatus",
+        "TokenTypeEnum": "roaming.choices.TokenType",
     },
 }
 

@@ -3,7 +3,8 @@ field), plus our id (``configId``) and, for a location, the capacity group that 
 
 from rest_framework import serializers
 
-from ..choices import EvseStatus
+from ..choices import EvseStatus, TokenType, WhitelistType
+from ..ocpi.objects import token_wire
 from ..ocpi.serializers import LocationSerializer, TariffSerializer
 
 
@@ -17,3 +18,21 @@ class EvseStatusSerializer(serializers.Serializer):
 
 class TariffBodySerializer(TariffSerializer):
     pass
+
+
+class TokenShownSerializer(serializers.Serializer):
+    """A token an eMSP pushed to us: our id, the partner's, and the OCPI Token as it sent it."""
+
+    configId = serializers.IntegerField(source="id")  # noqa: N815
+    partnerId = serializers.IntegerField(source="partner_id")  # noqa: N815
+    country_code = serializers.CharField()
+    party_id = serializers.CharField()
+    uid = serializers.CharField()
+    type = serializers.ChoiceField(TokenType.choices)
+    contract_id = serializers.CharField()
+    valid = serializers.BooleanField()
+    whitelist = serializers.ChoiceField(WhitelistType.choices)
+    last_updated = serializers.CharField(help_text="OCPI DateTime, e.g. 2015-06-29T20:39:09.123Z")
+
+    def to_representation(self, instance):
+        return {"configId": instance.id, "partnerId": instance.partner_id, **token_wire(instance)}

@@ -1,18 +1,22 @@
 """Management API: locations (with EVSEs and connectors) and tariffs, which we send to roaming
-partners. Writes go through ``roaming.services``, which push each change to the partners."""
+partners; the tokens eMSPs pushed to us. Writes go through ``roaming.services``, which push each
+change to the partners."""
 
+import django_filters
 from django.shortcuts import get_object_or_404
-from rest_framework import exceptions
+from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 
 from groups.models import CapacityGroup
-from oscp_platform.api import response_envelope
+from oscp_platform.api import ResponseEnvelopeMixin, response_envelope
 from oscp_platform.viewsets import ResponseEnvelopeViewSet
 
-from ..models import Evse, Location, Tariff
+from ..choices import TokenType, WhitelistType
+from ..models import Evse, Location, Tariff, Token
 from ..ocpi.objects import location_wire, tariff_wire
+from ..selectors import tokens_of
 from ..services import evse_status_set, location_save, tariff_save
-from .serializers import EvseStatusSerializer, LocationBodySerializer, TariffBodySerializer
+from .serializers import EvseStatusSerializer, LocationBodySerializer, TariffBodySerializer, TokenShownSerializer
 
 
 def _shown_location(location: Location) -> dict:
@@ -118,3 +122,32 @@ class TariffViewSet(_Shown, ResponseEnvelopeViewSet):
         data = dict(serializer.data)
         self._unique(Tariff, data, instance)
         return tariff_save(owner=self.request.user, data=data, tariff=instance)
+
+
+class TokenFilter(django_filters.FilterSet):
+    partnerId = django_filters.NumberFilter(field_name="partner_id", help_text="Roaming partner id.")
+    uid = django_filters.CharFilter()
+    type = django_filters.ChoiceFilter(choices=TokenType.choices)
+    countryCode = django_filters.CharFilter(field_name="country_code")
+    partyId = django_filters.CharFilter(field_name="party_id")
+    contractId = django_filters.CharFilter(field_name="contract_id")
+    valid = django_filters.BooleanFilter()
+    whitelist = django_filters.ChoiceFilter(choices=WhitelistType.choices)
+
+    class Meta:
+        model = Token
+        fields = ["partnerId", "uid", "type", "countryCode", "partyId", "contractId", "valid", "whitelist"]
+
+
+class TokenViewSet(ResponseEnvelopeMixin, viewsets.GenericViewSet):
+    """The tokens the account's eMSPs pushed to us: list (filtered, paged) and view."""
+
+    serializer_class = TokenShownSerializer
+    filterset_class = TokenFilter
+    lookup_value_regex = r"\d+"
+    queryset = Token.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Token.objects.none()
+        return tokens_of(owner=self.request.user).order_by("id")
