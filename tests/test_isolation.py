@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import responses
 from django.urls import reverse
 from django.utils import timezone
 
@@ -565,6 +566,25 @@ def roaming_token_get(w, url):
     _not_found(w.b.get(url(pk=token_a.id)))
 
 
+def roaming_authorize(w, url):
+    """B may not ask about A's location, and A's token is unknown to B (nobody is called)."""
+    _roaming_token(w)
+    _roaming(w, "locations")
+    body = {"uid": "SHARED-A", "type": "RFID", "locationId": "LOC-A"}
+    token_put(
+        partner=registered_partner(owner=w.user_a)[0], data={**token_body("SHARED-A"), "last_updated": timezone.now()}
+    )
+    response = w.b.post(url(), body, format="json")
+    assert response.status_code == 400 and "locationId" in response.json()["message"], response.content
+    location_b = {**ROAMING_LOCATION, "id": "LOC-B", "party_id": "OSB"}
+    assert w.b.post("/solaruser/api/v1/sec/user/oscp/roaming/locations", location_b, format="json").status_code == 201
+    with responses.RequestsMock() as mock:
+        response = w.b.post(url(), {**body, "locationId": "LOC-B"}, format="json")
+        assert not mock.calls
+    data = response.json()["data"]
+    assert (data["authorized"], data["source"], data["tokenConfigId"]) == (False, "refused", None)
+
+
 def _on(partner_attr, case, key=None):
     def run(w, url):
         partner = getattr(w, partner_attr)
@@ -618,6 +638,7 @@ CASES = {
     **{("roaming-tariff-detail", m): roaming_detail("tariffs", m) for m in ("get", "put", "delete")},
     ("roaming-token-list", "get"): roaming_tokens_get,
     ("roaming-token-detail", "get"): roaming_token_get,
+    ("roaming-token-authorize", "post"): roaming_authorize,
 }
 
 
