@@ -1,5 +1,5 @@
-"""Roaming partners (OCPI parties we exchange credentials with), the tokens they present to us, and
-the hub's client list."""
+"""Roaming partners (OCPI parties we exchange credentials with), the tokens they present to us, the
+hub's client list, the locations and tariffs we send, and the drivers' tokens eMSPs send us."""
 
 from django.conf import settings
 from django.db import models

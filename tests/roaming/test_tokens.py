@@ -1,6 +1,7 @@
 import pytest
 
 from roaming.models import Token
+from roaming.services import token_put
 
 from .factories import registered_partner
 
@@ -127,3 +128,27 @@ def test_details_list_the_tokens_receiver(user, ocpi_client):
     _, token = registered_partner(owner=user)
     endpoints = ocpi_client(token).get("/ocpi/2.2.1").json()["data"]["endpoints"]
     assert {"identifier": "tokens", "role": "RECEIVER", "url": "http://127.0.0.1:8000/ocpi/2.2.1/tokens"} in endpoints
+
+
+def test_token_list_pages_within_a_query_budget(user, api_client, django_assert_max_num_queries):
+    partner, _ = registered_partner(owner=user)
+    for n in range(12):
+        token_put(partner=partner, data={**token_body(f"UID{n}"), "last_updated": "2024-02-01T10:00:00Z"})
+    with django_assert_max_num_queries(4):
+        response = api_client.get(f"{API}/tokens?max=5&offset=5")
+    assert response["X-Total-Count"] == "12"
+    assert [t["uid"] for t in response.json()["data"]] == [f"UID{n}" for n in range(5, 10)]
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize(
+    "raw",
+    ["not json", "[]", '"text"', "null", '{"energy_contract": "x", "last_updated": 5}', '{"valid": {"a": 1}}'],
+)
+def test_malformed_token_bodies_answer_2001(user, ocpi_client, method, raw):
+    _, token = registered_partner(owner=user)
+    client = ocpi_client(token)
+    client.put(f"{URL}/012345678", token_body(), format="json")
+    response = getattr(client, method)(f"{URL}/012345678", raw, content_type="application/json")
+    assert response.status_code == 400 and response.json()["status_code"] == 2001, response.content
+    assert Token.objects.get().data["issuer"] == "TheNewMotion" and Token.objects.get().valid is True
