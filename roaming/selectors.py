@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 
 from oscp_platform.crypto import token_digest
 
+from .choices import RoamingState
 from .models import CredentialsToken, Location, RoamingPartner, Tariff, Token
 
 
@@ -56,5 +57,7 @@ def tokens_of(*, owner) -> QuerySet[Token]:
 
 def token_for_authorization(*, owner, uid: str, type: str) -> Token | None:
     """The token a driver presented at one of the account's chargers: the most recently updated
-    one of that uid and type among the account's partners."""
-    return tokens_of(owner=owner).filter(uid=uid, type=type).order_by("-last_updated", "-id").first()
+    one of that uid and type among the account's partners, a registered and enabled partner's
+    first (an old copy at a partner that left does not hide the live one)."""
+    found = tokens_of(owner=owner).filter(uid=uid, type=type).order_by("-last_updated", "-id")
+    return found.filter(partner__state=RoamingState.REGISTERED, partner__enabled=True).first() or found.first()

@@ -115,3 +115,14 @@ def test_always_is_not_asked_and_unknown_or_unregistered_are_refused(api_client,
 def test_bad_questions_name_the_field(api_client, setup, overrides, field):
     response = ask(api_client, **overrides)
     assert response.status_code == 400 and field in response.json()["message"], response.content
+
+
+@responses.activate
+def test_a_live_partners_token_wins_over_a_newer_copy_at_one_that_left(api_client, user, setup):
+    partner, token = setup
+    gone, _ = registered_partner(owner=user, base="https://gone.example.com/ocpi")
+    token_put(partner=gone, data={**token_body(), "last_updated": "2024-03-01T10:00:00Z"})
+    credentials_delete(partner=gone, reason="test")
+    responses.post(EMSP_AUTHORIZE, json=envelope({"allowed": "ALLOWED", "token": token_body()}))
+    data = ask(api_client).json()["data"]
+    assert (data["source"], data["tokenConfigId"]) == ("emsp", token.id)
