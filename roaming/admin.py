@@ -7,9 +7,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from oscp_platform.admin import ReadOnlyAdmin
 from oscp_platform.crypto import mask
 
-from .models import CredentialsToken, HubClient, RoamingPartner, RoamingPartnerRole
+from .models import CredentialsToken, HubClient, RoamingPartner, RoamingPartnerRole, Token
 from .services import RoamingError, partner_register, partner_rotate, partner_unregister, token_a_issue
 
 
@@ -127,3 +128,13 @@ class RoamingPartnerAdmin(SimpleHistoryAdmin):
     @admin.action(description="Unregister (the partner's tokens are refused)")
     def unregister(self, request, queryset):
         self._each(request, queryset, partner_unregister, "unregistered")
+
+
+@admin.register(Token)
+class TokenAdmin(ReadOnlyAdmin):
+    """The tokens eMSPs pushed to us (read-only: only the eMSP changes them)."""
+
+    list_display = ["uid", "type", "country_code", "party_id", "partner", "valid", "whitelist", "last_updated"]
+    list_filter = ["type", "valid", "whitelist", "partner"]
+    search_fields = ["uid", "contract_id"]
+    list_select_related = ["partner"]

@@ -89,3 +89,13 @@ class PushKind(models.TextChoices):
 
     PUT = "PUT"
     PATCH = "PATCH"
+
+
+class AuthorizationSource(models.TextChoices):
+    """Who decided a real-time authorization: the eMSP answered; the stored token's whitelist rule
+    (the eMSP did not answer in time or erred, or the rule is ALWAYS); or we refused without asking
+    (unknown token, partner no longer registered)."""
+
+    EMSP = "emsp"
+    WHITELIST = "whitelist"
+    REFUSED = "refused"

@@ -1,5 +1,5 @@
-"""Roaming partners (OCPI parties we exchange credentials with), the tokens they present to us, and
-the hub's client list."""
+"""Roaming partners (OCPI parties we exchange credentials with), the tokens they present to us, the
+hub's client list, the locations and tariffs we send, and the drivers' tokens eMSPs send us."""
 
 from django.conf import settings
 from django.db import models
@@ -7,7 +7,15 @@ from simple_history.models import HistoricalRecords
 
 from oscp_platform.crypto import EncryptedTextField
 
-from .choices import ConnectionStatus, CredentialsTokenKind, EvseStatus, OcpiRole, RoamingState
+from .choices import (
+    ConnectionStatus,
+    CredentialsTokenKind,
+    EvseStatus,
+    OcpiRole,
+    RoamingState,
+    TokenType,
+    WhitelistType,
+)
 
 SECRET_FIELDS = ["partner_token"]
 
@@ -156,3 +164,34 @@ class Tariff(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["country_code", "party_id", "ocpi_id"], name="roaming_tariff_once")
         ]
+
+
+# --- what eMSPs send us: their tokens -------------------------------------------------------------
+class Token(models.Model):
+    """An OCPI Token an eMSP pushed to us (we are the tokens receiver). Keys and the fields the
+    authorization reads are columns; the wire object's other fields live in ``data``. A token is
+    the partner's: another partner's token with the same keys is another row."""
+
+    partner = models.ForeignKey(RoamingPartner, on_delete=models.CASCADE, related_name="tokens")
+    country_code = models.CharField(max_length=2)
+    party_id = models.CharField(max_length=3)
+    uid = models.CharField(max_length=36)
+    type = models.CharField(max_length=16, choices=TokenType.choices)
+    contract_id = models.CharField(max_length=36)
+    valid = models.BooleanField()
+    whitelist = models.CharField(max_length=16, choices=WhitelistType.choices)
+    data = models.JSONField(default=dict)
+    last_updated = models.DateTimeField(db_index=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "country_code", "party_id", "uid", "type"], name="roaming_token_once"
+            )
+        ]
+        indexes = [models.Index(fields=["uid", "type"])]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_id} {self.type} {self.uid}"

@@ -1,4 +1,5 @@
-"""Writes for roaming: credentials tokens, the credentials exchange both ways, hub clients.
+"""Writes for roaming: credentials tokens, the credentials exchange both ways, hub clients, the
+locations and tariffs we send, the tokens eMSPs send us.
 
 Calls to the partner happen outside any transaction (``ocpi.client``); the state they lead to is
 written in one transaction afterwards, so a failed exchange leaves the old credentials in force."""
@@ -12,7 +13,7 @@ from connections.outbox import outbox_enqueue_many, outbox_message
 from oscp_platform.crypto import token_digest, token_generate
 
 from .choices import CredentialsTokenKind, RoamingState
-from .models import CredentialsToken, Evse, HubClient, Location, RoamingPartner, RoamingPartnerRole, Tariff
+from .models import CredentialsToken, Evse, HubClient, Location, RoamingPartner, RoamingPartnerRole, Tariff, Token
 from .ocpi import client
 from .ocpi.envelope import ocpi_timestamp
 from .ocpi.modules import VERSION, our_credentials, our_party
@@ -365,3 +366,34 @@ def tariff_save(*, owner, data: dict, tariff: Tariff | None = None) -> Tariff:
     path = f"{tariff.country_code}/{tariff.party_id}/{tariff.ocpi_id}"
     _push(owner=owner, module="tariffs", path=path, method="PUT", body=wire, key=f"tariff:{tariff.id}")
     return tariff
+
+
+# --- tokens (we are the receiver) ------------------------------------------------------------------
+_TOKEN_COLUMNS = ("country_code", "party_id", "uid", "type", "contract_id", "valid", "whitelist", "last_updated")
+
+
+def _token_fields(data: dict) -> dict:
+    fields = {name: data[name] for name in _TOKEN_COLUMNS if name in data}
+    fields["data"] = {k: v for k, v in data.items() if k not in _TOKEN_COLUMNS}
+    return fields
+
+
+@transaction.atomic
+def token_put(*, partner: RoamingPartner, data: dict) -> Token:
+    """The eMSP stored a whole token (``data``: a validated OCPI Token): created or replaced."""
+    fields = _token_fields(data)
+    keys = {name: fields.pop(name) for name in ("country_code", "party_id", "uid", "type")}
+    token, _ = Token.objects.update_or_create(partner=partner, **keys, defaults=fields)
+    return token
+
+
+@transaction.atomic
+def token_patch(*, token: Token, changes: dict) -> Token:
+    """The eMSP changed some fields of a stored token (``changes``: validated, keys unchanged)."""
+    token = Token.objects.select_for_update().get(id=token.id)
+    fields = _token_fields(changes)
+    data = {**token.data, **fields.pop("data")}
+    for name, value in {**fields, "data": data}.items():
+        setattr(token, name, value)
+    token.save()
+    return token

@@ -17,6 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import responses
 from django.urls import reverse
 from django.utils import timezone
 
@@ -31,9 +32,12 @@ from groups.models import Asset, CapacityGroup
 from measurements.aggregation import window_measure
 from measurements.models import Reading
 from measurements.selectors import group_power_series
+from roaming.services import token_put
 from tests.connections.conftest import OscpClient, block
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.roaming.factories import registered_partner
+from tests.roaming.test_tokens import token_body
 from tests.support.routes import case_name, routes_under
 
 pytestmark = pytest.mark.django_db
@@ -542,6 +546,45 @@ def roaming_evse(w, url):
     _not_found(w.b.patch(url(pk=config_id, evse_uid="E1"), {"status": "CHARGING"}, format="json"))
 
 
+def _roaming_token(w):
+    """A token A's eMSP pushed to us; B has an eMSP of the same party with a token of the same uid."""
+    partner_a, _ = registered_partner(owner=w.user_a)
+    partner_b, _ = registered_partner(owner=w.user_b, base="https://other.example.com/ocpi")
+    body = {**token_body("SHARED"), "last_updated": timezone.now()}
+    return token_put(partner=partner_a, data=body), token_put(partner=partner_b, data=body)
+
+
+def roaming_tokens_get(w, url):
+    token_a, token_b = _roaming_token(w)
+    for query in ("", "?uid=SHARED", f"?partnerId={token_a.partner_id}"):
+        assert token_a.id not in _ids(w.b.get(url() + query))
+    assert _ids(w.b.get(url())) == {token_b.id}
+
+
+def roaming_token_get(w, url):
+    token_a, _ = _roaming_token(w)
+    _not_found(w.b.get(url(pk=token_a.id)))
+
+
+def roaming_authorize(w, url):
+    """B may not ask about A's location, and A's token is unknown to B (nobody is called)."""
+    _roaming_token(w)
+    _roaming(w, "locations")
+    body = {"uid": "SHARED-A", "type": "RFID", "locationId": "LOC-A"}
+    token_put(
+        partner=registered_partner(owner=w.user_a)[0], data={**token_body("SHARED-A"), "last_updated": timezone.now()}
+    )
+    response = w.b.post(url(), body, format="json")
+    assert response.status_code == 400 and "locationId" in response.json()["message"], response.content
+    location_b = {**ROAMING_LOCATION, "id": "LOC-B", "party_id": "OSB"}
+    assert w.b.post("/solaruser/api/v1/sec/user/oscp/roaming/locations", location_b, format="json").status_code == 201
+    with responses.RequestsMock() as mock:
+        response = w.b.post(url(), {**body, "locationId": "LOC-B"}, format="json")
+        assert not mock.calls
+    data = response.json()["data"]
+    assert (data["authorized"], data["source"], data["tokenConfigId"]) == (False, "refused", None)
+
+
 def _on(partner_attr, case, key=None):
     def run(w, url):
         partner = getattr(w, partner_attr)
@@ -593,6 +636,9 @@ CASES = {
     ("roaming-tariff-list", "get"): roaming_list("tariffs"),
     ("roaming-tariff-list", "post"): roaming_list_post("tariffs"),
     **{("roaming-tariff-detail", m): roaming_detail("tariffs", m) for m in ("get", "put", "delete")},
+    ("roaming-token-list", "get"): roaming_tokens_get,
+    ("roaming-token-detail", "get"): roaming_token_get,
+    ("roaming-token-authorize", "post"): roaming_authorize,
 }
 
 

@@ -30,6 +30,7 @@ from forecasts.services import forecast_receive
 from groups.models import Asset, CapacityGroup
 from oscp_platform.crypto import token_digest
 from roaming.models import Location, Tariff
+from roaming.models import Token as RoamingToken
 from tests.connections.factories import UserFactory
 from tests.forecasts.conftest import blocks
 from tests.support.routes import case_name, routes_under
@@ -250,6 +251,8 @@ def _get_urls(name: str) -> list[str]:
         "roaming-tariff-list": lambda: [reverse(name)],
         "roaming-location-detail": lambda: [reverse(name, kwargs={"pk": i}) for i in _ids(Location)],
         "roaming-tariff-detail": lambda: [reverse(name, kwargs={"pk": i}) for i in _ids(Tariff)],
+        "roaming-token-list": lambda: [reverse(name)],
+        "roaming-token-detail": lambda: [reverse(name, kwargs={"pk": i}) for i in _ids(RoamingToken)],
     }
     builder = builders.get(case_name(name))
     if builder is None:

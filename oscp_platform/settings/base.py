@@ -152,6 +152,7 @@ SPECTACULAR_SETTINGS = {
         "OscpPhaseEnum": "connections.choices.PhaseIndicator.values",
         "OscpUnitEnum": "connections.choices.BlockUnit.values",
         "EnergyUnitsEnum": "connections.oscp.serializers.ENERGY_UNITS",
+        "TokenTypeEnum": "roaming.choices.TokenType",
     },
 }
 

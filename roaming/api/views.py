@@ -1,18 +1,31 @@
 """Management API: locations (with EVSEs and connectors) and tariffs, which we send to roaming
-partners. Writes go through ``roaming.services``, which push each change to the partners."""
+partners; the tokens eMSPs pushed to us. Writes go through ``roaming.services``, which push each
+change to the partners."""
 
+import django_filters
 from django.shortcuts import get_object_or_404
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 
 from groups.models import CapacityGroup
-from oscp_platform.api import response_envelope
+from oscp_platform.api import ResponseEnvelopeMixin, response_envelope
 from oscp_platform.viewsets import ResponseEnvelopeViewSet
 
-from ..models import Evse, Location, Tariff
+from ..authorization import token_authorize
+from ..choices import TokenType, WhitelistType
+from ..models import Evse, Location, Tariff, Token
 from ..ocpi.objects import location_wire, tariff_wire
+from ..selectors import tokens_of
 from ..services import evse_status_set, location_save, tariff_save
-from .serializers import EvseStatusSerializer, LocationBodySerializer, TariffBodySerializer
+from .serializers import (
+    AuthorizeAnswerSerializer,
+    AuthorizeRequestSerializer,
+    EvseStatusSerializer,
+    LocationBodySerializer,
+    TariffBodySerializer,
+    TokenShownSerializer,
+)
 
 
 def _shown_location(location: Location) -> dict:
@@ -118,3 +131,73 @@ class TariffViewSet(_Shown, ResponseEnvelopeViewSet):
         data = dict(serializer.data)
         self._unique(Tariff, data, instance)
         return tariff_save(owner=self.request.user, data=data, tariff=instance)
+
+
+class TokenFilter(django_filters.FilterSet):
+    partnerId = django_filters.NumberFilter(field_name="partner_id", help_text="Roaming partner id.")
+    uid = django_filters.CharFilter()
+    type = django_filters.ChoiceFilter(choices=TokenType.choices)
+    countryCode = django_filters.CharFilter(field_name="country_code")
+    partyId = django_filters.CharFilter(field_name="party_id")
+    contractId = django_filters.CharFilter(field_name="contract_id")
+    valid = django_filters.BooleanFilter()
+    whitelist = django_filters.ChoiceFilter(choices=WhitelistType.choices)
+
+    class Meta:
+        model = Token
+        fields = ["partnerId", "uid", "type", "countryCode", "partyId", "contractId", "valid", "whitelist"]
+
+
+class TokenViewSet(ResponseEnvelopeMixin, viewsets.GenericViewSet):
+    """The tokens the account's eMSPs pushed to us: list (filtered, paged) and view; and the
+    real-time authorization of a token at one of the account's locations."""
+
+    serializer_class = TokenShownSerializer
+    filterset_class = TokenFilter
+    lookup_value_regex = r"\d+"
+    queryset = Token.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Token.objects.none()
+        return tokens_of(owner=self.request.user).order_by("id")
+
+    @extend_schema(
+        summary="May this token charge here? (real-time authorization)",
+        description="Asks the token's eMSP (OCPI real-time authorization, short timeout); when it does not "
+        "answer in time or errs, the stored token's whitelist rule decides. `source` says which it was.",
+        request=AuthorizeRequestSerializer,
+        responses=AuthorizeAnswerSerializer,
+    )
+    @action(detail=False, methods=["post"], serializer_class=AuthorizeRequestSerializer, filterset_class=None)
+    def authorize(self, request):
+        serializer = AuthorizeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        asked = serializer.validated_data
+        locations = list(Location.objects.filter(owner=request.user, ocpi_id=asked["locationId"]).order_by("id")[:2])
+        if len(locations) != 1:
+            problem = "Unknown location." if not locations else "Several of your locations have this id."
+            raise exceptions.ValidationError({"locationId": problem})
+        location, evse_uids = locations[0], asked.get("evseUids", [])
+        unknown = sorted(set(evse_uids) - set(location.evses.values_list("uid", flat=True)))
+        if unknown:
+            raise exceptions.ValidationError({"evseUids": f"Not EVSEs of this location: {', '.join(unknown)}."})
+        decision = token_authorize(
+            owner=request.user, uid=asked["uid"], token_type=asked["type"], location=location, evse_uids=evse_uids
+        )
+        token = decision.token
+        return response_envelope(
+            {
+                "authorized": decision.authorized,
+                "allowed": decision.allowed,
+                "source": decision.source,
+                "reason": decision.reason,
+                "authorizationReference": decision.authorization_reference,
+                "info": decision.info,
+                "tokenConfigId": token.id if token else None,
+                "partnerId": token.partner_id if token else None,
+                "whitelist": token.whitelist if token else None,
+                "locationId": location.ocpi_id,
+                "evseUids": decision.evse_uids or evse_uids,
+            }
+        )

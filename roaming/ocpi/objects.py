@@ -1,6 +1,6 @@
 """Our objects as OCPI 2.2.1 wire objects (what the sender endpoints answer and pushes carry)."""
 
-from ..models import Evse, Location, Tariff
+from ..models import Evse, Location, Tariff, Token
 from .envelope import ocpi_timestamp
 
 
@@ -28,4 +28,18 @@ def tariff_wire(tariff: Tariff) -> dict:
         "currency": tariff.currency,
         **tariff.data,
         "last_updated": ocpi_timestamp(tariff.last_updated),
+    }
+
+
+def token_wire(token: Token) -> dict:
+    return {
+        "country_code": token.country_code,
+        "party_id": token.party_id,
+        "uid": token.uid,
+        "type": token.type,
+        "contract_id": token.contract_id,
+        **token.data,
+        "valid": token.valid,
+        "whitelist": token.whitelist,
+        "last_updated": ocpi_timestamp(token.last_updated),
     }

@@ -320,3 +320,54 @@ class TariffSerializer(serializers.Serializer):
     start_date_time = serializers.DateTimeField(required=False)
     end_date_time = serializers.DateTimeField(required=False)
     last_updated = serializers.DateTimeField(required=False)
+
+
+# --- Tokens -------------------------------------------------------------------------------------
+TOKEN_TYPES = ("AD_HOC_USER", "APP_USER", "OTHER", "RFID")
+WHITELIST_TYPES = ("ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER")
+ALLOWED_TYPES = ("ALLOWED", "BLOCKED", "EXPIRED", "NO_CREDIT", "NOT_ALLOWED")
+
+
+class EnergyContractSerializer(serializers.Serializer):
+    supplier_name = CiStringField(64)
+    contract_id = CiStringField(64, required=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    """An OCPI 2.2.1 Token; with ``partial=True`` the fields of a PATCH (``last_updated`` still
+    required, the keys may not change)."""
+
+    country_code = serializers.RegexField(COUNTRY_CODE, error_messages={"invalid": "ISO 3166 alpha-2, upper case."})
+    party_id = serializers.RegexField(PARTY_ID, error_messages={"invalid": "Three characters A-Z or 0-9."})
+    uid = serializers.RegexField(UID)
+    type = _choice(*TOKEN_TYPES)
+    contract_id = CiStringField(36)
+    visual_number = CiStringField(64, required=False)
+    issuer = CiStringField(64)
+    group_id = CiStringField(36, required=False)
+    valid = serializers.BooleanField()
+    whitelist = _choice(*WHITELIST_TYPES)
+    language = serializers.RegexField(r"^[a-z]{2}$", required=False, error_messages={"invalid": "ISO 639-1."})
+    default_profile_type = _choice("CHEAP", "FAST", "GREEN", "REGULAR", required=False)
+    energy_contract = EnergyContractSerializer(required=False)
+    last_updated = serializers.DateTimeField()
+
+    def to_internal_value(self, data):
+        if self.partial and isinstance(data, dict) and "last_updated" not in data:
+            raise serializers.ValidationError({"last_updated": "This field is required."})
+        return super().to_internal_value(data)
+
+
+class LocationReferencesSerializer(serializers.Serializer):
+    location_id = serializers.RegexField(UID)
+    evse_uids = serializers.ListField(child=serializers.RegexField(UID), required=False)
+
+
+class AuthorizationInfoSerializer(serializers.Serializer):
+    """The eMSP's answer to a real-time authorization."""
+
+    allowed = _choice(*ALLOWED_TYPES)
+    token = serializers.DictField()
+    location = LocationReferencesSerializer(required=False)
+    authorization_reference = CiStringField(36, required=False)
+    info = DisplayTextSerializer(required=False)

@@ -20,4 +20,9 @@ urlpatterns = [
         name="ocpi-locations",
     ),
     re_path(r"^2\.2\.1/tariffs/?$", views.TariffsView.as_view(), name="ocpi-tariffs"),
+    re_path(
+        r"^2\.2\.1/tokens/(?P<country_code>[^/]+)/(?P<party_id>[^/]+)/(?P<uid>[^/]+)/?$",
+        views.TokensView.as_view(),
+        name="ocpi-tokens",
+    ),
 ]

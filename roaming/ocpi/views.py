@@ -2,6 +2,7 @@
 validate the wire object, call a service, and answer in the OCPI envelope."""
 
 import logging
+import re
 import uuid
 
 from django.conf import settings
@@ -14,14 +15,21 @@ from oscp_platform.crypto import token_digest
 from oscp_platform.parsing import StrictJSONParser
 
 from ..choices import RoamingState
-from ..selectors import locations_for_partner, tariffs_for_partner
-from ..services import RoamingError, credentials_delete, credentials_receive, hub_client_store
+from ..selectors import locations_for_partner, tariffs_for_partner, token_of_partner, token_parties_of
+from ..services import (
+    RoamingError,
+    credentials_delete,
+    credentials_receive,
+    hub_client_store,
+    token_patch,
+    token_put,
+)
 from . import envelope
 from .auth import OcpiTokenAuthentication, RegisteredPartner, token_candidates
 from .envelope import InvalidParameters, ocpi_response
 from .modules import VERSION, details_url, endpoints, our_credentials, our_party
-from .objects import evse_wire, location_wire, tariff_wire
-from .serializers import COUNTRY_CODE, PARTY_ID, CredentialsSerializer
+from .objects import evse_wire, location_wire, tariff_wire, token_wire
+from .serializers import COUNTRY_CODE, PARTY_ID, TOKEN_TYPES, UID, CredentialsSerializer, TokenSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -250,3 +258,55 @@ class LocationsView(OcpiView):
 class TariffsView(OcpiView):
     def get(self, request):
         return ocpi_page(request, tariffs_for_partner(partner=request.user, party=self.routed_party()), tariff_wire)
+
+
+# --- receiver interface: tokens ------------------------------------------------------------------
+class TokensView(OcpiView):
+    """``tokens/{country_code}/{party_id}/{uid}[?type=]`` (type RFID when absent): the eMSP stores
+    (PUT), changes (PATCH) and reads back (GET) its tokens. A partner only reaches the tokens of
+    its own parties (its roles, and for a hub the parties it reported) and only ever its own rows."""
+
+    def _keys(self, request, country_code: str, party_id: str, uid: str) -> dict:
+        token_type = request.query_params.get("type", "RFID")
+        if token_type not in TOKEN_TYPES:
+            raise InvalidParameters(f"type: must be one of {', '.join(TOKEN_TYPES)}")
+        if not re.match(COUNTRY_CODE, country_code):
+            raise InvalidParameters("country_code: ISO 3166 alpha-2, upper case")
+        if not re.match(PARTY_ID, party_id):
+            raise InvalidParameters("party_id: three characters A-Z or 0-9")
+        if not re.match(UID, uid):
+            raise InvalidParameters("uid: 1 to 36 printable ASCII characters")
+        if (country_code, party_id) not in token_parties_of(partner=request.user):
+            raise InvalidParameters(f"country_code/party_id: {country_code}*{party_id} is not one of your parties")
+        return {"country_code": country_code, "party_id": party_id, "uid": uid, "type": token_type}
+
+    def _matching(self, keys: dict, data: dict) -> None:
+        for name, value in keys.items():
+            if name in data and data[name] != value:
+                where = "the type parameter" if name == "type" else "the URL"
+                raise InvalidParameters(f"{name}: must match {where} ({value})")
+
+    def _found(self, request, keys: dict):
+        token = token_of_partner(partner=request.user, **keys)
+        if token is None:
+            raise envelope.UnknownToken(f"Unknown token {keys['uid']} ({keys['type']})")
+        return token
+
+    def get(self, request, country_code: str, party_id: str, uid: str):
+        keys = self._keys(request, country_code, party_id, uid)
+        return ocpi_response(token_wire(self._found(request, keys)))
+
+    def put(self, request, country_code: str, party_id: str, uid: str):
+        keys = self._keys(request, country_code, party_id, uid)
+        data = self.valid(TokenSerializer, request.data)
+        self._matching(keys, data)
+        token_put(partner=request.user, data=data)
+        return ocpi_response()
+
+    def patch(self, request, country_code: str, party_id: str, uid: str):
+        keys = self._keys(request, country_code, party_id, uid)
+        token = self._found(request, keys)
+        changes = self.valid(TokenSerializer, request.data, partial=True)
+        self._matching(keys, changes)
+        token_patch(token=token, changes=changes)
+        return ocpi_response()

@@ -211,7 +211,11 @@ class WebServer(ManagedProcess):
 def start_web_server(*, log_dir: Path, env: dict[str, str] | None = None, name: str = "web") -> WebServer:
     """gunicorn serving the platform on a free port of 127.0.0.1; returns once it answers."""
     port = free_port()
-    extra = {"OSCP_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}/oscp/fp/2.0", **(env or {})}
+    extra = {
+        "OSCP_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}/oscp/fp/2.0",
+        "OCPI_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}/ocpi",
+        **(env or {}),
+    }
     args = [
         sys.executable,
         "-m",
@@ -237,3 +241,13 @@ def start_web_server(*, log_dir: Path, env: dict[str, str] | None = None, name: 
 
     wait_until(answers, 20, 0.2, "web server did not answer within 20s")
     return server
+
+
+def start_ocpi_emsp(*, log_dir: Path, token_a: str, name: str = "emsp") -> WebServer:
+    """The OCPI eMSP peer (``tests/support/ocpi_emsp.py``) as a process of its own on a free port;
+    ``.url`` is its base (its versions are at ``.url + "/ocpi/versions"``)."""
+    port = free_port()
+    args = [sys.executable, "-m", "tests.support.ocpi_emsp", f"--port={port}", f"--token-a={token_a}"]
+    process = WebServer(name, args, env=process_env(), log_dir=log_dir, port=port)
+    process.wait_for_output("listening", timeout=20)
+    return process
