@@ -4,11 +4,14 @@ locations and tariffs we send, the tokens eMSPs send us.
 Calls to the partner happen outside any transaction (``ocpi.client``); the state they lead to is
 written in one transaction afterwards, so a failed exchange leaves the old credentials in force."""
 
+import json
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
+from connections.choices import MessageDirection, MessageStatus
+from connections.models import Message
 from connections.outbox import outbox_enqueue_many, outbox_message
 from oscp_platform.crypto import token_digest, token_generate
 
@@ -108,6 +111,8 @@ def _apply(
     partner.versions_url = platform.versions_url
     partner.version = platform.version
     partner.endpoints = platform.endpoints
+    if token != partner.partner_token:
+        _pushes_reseal(partner=partner, token=token)
     partner.partner_token = token
     partner.state = RoamingState.REGISTERED
     partner.state_reason = reason
@@ -126,6 +131,15 @@ def _apply(
         for r in roles
     )
     return partner
+
+
+def _pushes_reseal(*, partner: RoamingPartner, token: str) -> int:
+    """Pushes still queued for the partner carry its old token (sealed): they go with the new one,
+    so a rotation never turns queued changes into 401s. Returns how many were re-sealed."""
+    unsent = (MessageStatus.PENDING, MessageStatus.FAILED, MessageStatus.SENDING)
+    return Message.objects.filter(
+        direction=MessageDirection.OUTBOUND, status__in=unsent, ordering_key__startswith=f"ocpi:{partner.id}:"
+    ).update(sealed_headers=json.dumps({"Authorization": client.authorization(token)}))
 
 
 # --- the partner registers with us (POST / PUT credentials) --------------------------------------

@@ -1,9 +1,13 @@
+import json
+
 import pytest
 
 from connections.models import Message
 from roaming.models import Location
+from roaming.ocpi.client import authorization
 
 from .factories import registered_partner
+from .test_credentials import their_credentials
 
 pytestmark = pytest.mark.django_db
 API = "/solaruser/api/v1/sec/user/oscp/roaming"
@@ -124,3 +128,18 @@ def test_tariff_is_validated_and_pushed(api_client, user, ocpi_client):
     tariff["elements"][0]["restrictions"]["start_time"] = "25:00"
     response = api_client.post(f"{API}/tariffs", {**tariff, "id": "T2"}, format="json")
     assert "elements[0].restrictions.start_time" in response.json()["message"]
+
+
+def test_pushes_queued_before_a_rotation_go_with_the_new_token(api_client, user, ocpi_client, emsp_platform):
+    """The partner rotates its credentials while a push waits in the outbox: the push is sent with
+    the token the partner gave last, never with the retired one (which would answer 401)."""
+    partner, token_c = registered_partner(owner=user)
+    assert api_client.post(f"{API}/locations", location_body(), format="json").status_code == 201
+    queued = Message.objects.get(message_type="ocpi.locations.PUT")
+    assert json.loads(queued.sealed_headers) == {"Authorization": authorization("their-token-b")}
+
+    rotated = {**their_credentials("their-token-b2")}
+    assert ocpi_client(token_c).put("/ocpi/2.2.1/credentials", rotated, format="json").status_code == 200
+
+    queued.refresh_from_db()
+    assert json.loads(queued.sealed_headers) == {"Authorization": authorization("their-token-b2")}
