@@ -218,6 +218,8 @@ class Simulator:
         request_id, status, _ = self.call(side, T.HANDSHAKE, body)
         if status == 204:
             side.handshake_id, side.state = request_id, "handshaking"
+        else:  # e.g. 403 while the platform records our registration: again in a second
+            side.handshake_sent_at -= RETRY_SECONDS - 1
 
     def heartbeat_send(self, side: Side) -> None:
         interval = side.heartbeat_seconds or self.config.heartbeat_seconds

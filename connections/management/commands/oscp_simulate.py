@@ -3,6 +3,7 @@ Optimizer) against a running platform; see ``connections/simulator/``."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -100,9 +101,16 @@ class Command(BaseCommand):
         say(f"[oscp_simulate] control: POST {simulator.url}/_control/fault, GET {simulator.url}/_control/state")
         threading.Thread(target=self._stdin, args=(simulator, say), daemon=True).start()
         started, last_status = time.monotonic(), 0.0
+        self._quit = False
+
+        def stop(*_):
+            self._quit = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         try:
             while not options["duration"] or time.monotonic() - started < options["duration"]:
-                if getattr(self, "_quit", False):
+                if self._quit:
                     break
                 now = time.monotonic()
                 if tty:
@@ -112,9 +120,7 @@ class Command(BaseCommand):
                 elif now - last_status >= options["status_seconds"]:
                     say("[status] " + simulator.status_line())
                     last_status = now
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+                time.sleep(0.2)
         finally:
             simulator.stop()
             say("[oscp_simulate] stopped")
