@@ -224,11 +224,16 @@ def auth_wrong(ctx: Context) -> None:
 def register_reply(ctx: Context) -> None:
     body = {"token": ctx.our_token, "version_url": [{"version": SUPPORTED_VERSION, "base_url": ctx.receiver.base_url}]}
     request_id = accepted(ctx, T.REGISTER, body)
+    replies = ctx.receiver.wait_for(
+        lambda r: r.message_type == T.REGISTER and r.header("x-correlation-id") == request_id, timeout=ctx.timeout
+    )
+    token = replies[0].body.get("token") if replies and isinstance(replies[0].body, dict) else None
+    if isinstance(token, str) and token:
+        ctx.token = token  # the partner expects it from now on, even if the rest of its reply is wrong
     [reply, *_] = arrived(ctx, T.REGISTER, correlation_id=request_id)
     versions = [v.get("version") for v in reply.body["version_url"]]
     if SUPPORTED_VERSION not in versions:
         raise Failure(f"register reply offers versions {versions}, not {SUPPORTED_VERSION}")
-    ctx.token = reply.body["token"]  # from now on we call the partner with the token it gave us
 
 
 def handshake_acknowledged(ctx: Context) -> None:
