@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from django.core.management import call_command
 
-from connections.conformance import CASES, CP
+from connections.conformance import CASES, CO, CP
 from connections.simulator.faults import Fault
 from connections.simulator.peer import Config, Simulator
 from tests.support.processes import ROOT, ManagedProcess, free_port
@@ -42,8 +42,14 @@ BROKEN = {
 def simulator():
     started = []
 
-    def make(faults=()):
-        config = Config(own_token=OWN_TOKEN, groups=(GROUP,), faults=tuple(faults), slow_seconds=SLOW)
+    def make(faults=(), optimizer_token=""):
+        config = Config(
+            own_token=OWN_TOKEN,
+            optimizer_token=optimizer_token,
+            groups=(GROUP,),
+            faults=tuple(faults),
+            slow_seconds=SLOW,
+        )
         started.append(Simulator(config, say=lambda line: None).start())
         return started[-1]
 
@@ -52,14 +58,12 @@ def simulator():
         item.stop()
 
 
-def conformance(url: str, token: str = OWN_TOKEN) -> tuple[int, dict]:
+def conformance(url: str, token: str = OWN_TOKEN, role: str = CP) -> tuple[int, dict]:
     out = io.StringIO()
     code = 0
     try:
-        call_command(
-            "oscp_conformance", url, "--token", token, "--group", GROUP, "--timeout", str(TIMEOUT), "--json",
-            stdout=out,
-        )  # fmt: skip
+        args = [url, "--role", role, "--token", token, "--group", GROUP, "--timeout", str(TIMEOUT), "--json"]
+        call_command("oscp_conformance", *args, stdout=out)
     except SystemExit as exc:
         code = exc.code
     return code, json.loads(out.getvalue())
@@ -77,6 +81,16 @@ def test_conformance_fails_exactly_the_cases_a_fault_breaks(simulator, fault):
     assert report["passed"] is (not failed)
     for case in report["cases"]:
         assert bool(case["detail"]) is (not case["passed"])
+
+
+def test_an_optimizer_passes_the_cases_of_its_role(simulator):
+    peer = simulator(optimizer_token="optimizer-token-from-staff")
+    code, report = conformance(peer.base_url(peer.sides["co"]), role=CO)
+    assert [case["name"] for case in report["cases"]] == [case.name for case in CASES if CO in case.roles]
+    assert "forecast" in [case["name"] for case in report["cases"]]
+    assert code == 0, report
+    assert peer.sides["co"].forecasts_received[0]["group_id"] == GROUP
+    assert peer.sides["cp"].state == "new"  # the provider side was not touched
 
 
 def test_failures_say_what_the_partner_did(simulator):
