@@ -284,6 +284,9 @@ class Simulator:
             return self._refuse(side, message_type, 400, problem)
         if "group_id" in data and self.config.groups and data["group_id"] not in self.config.groups:
             return self._refuse(side, message_type, 404, f"group_id: unknown group {data['group_id']!r}.")
+        if message_type == T.REGISTER and not any(v["version"] == wire.SUPPORTED_VERSION for v in data["version_url"]):
+            offered = ", ".join(v["version"] for v in data["version_url"])
+            return self._refuse(side, message_type, 501, f"No common OSCP version: we support 2.0, offered {offered}.")
         correlation_id = headers.get("x-correlation-id", "").strip()
         side.count(f"{message_type} in")
         with self._lock:
@@ -300,7 +303,7 @@ class Simulator:
         return lambda: self._jobs.put(job)
 
     def _on_register(self, side: Side, data: dict, request_id: str, correlation_id: str):
-        version = next(v for v in data["version_url"] if v["version"] == wire.SUPPORTED_VERSION)
+        [version, *_] = [v for v in data["version_url"] if v["version"] == wire.SUPPORTED_VERSION]
         side.peer_token, side.peer_url = data["token"], version["base_url"].rstrip("/")
         if side.register_id and correlation_id == side.register_id:
             side.state, side.needs_handshake = "registered", True

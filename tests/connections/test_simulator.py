@@ -135,3 +135,11 @@ def test_forecast_faults_shape_the_blocks():
     assert {b["capacity"] for b in zero} == {0}
     gaps = forecast_blocks(dialect=dialect, shape=shape, capacity=22, now=now, faults=Faults(["forecast-gaps"]))
     assert [b["start_time"] for b in gaps] == ["2026-12-02T10:15:00.000Z", "2026-12-02T10:45:00.000Z"]
+
+
+def test_a_register_without_a_common_version_is_answered_501(peer, simulator):
+    sim = simulator(own_token="own-token-2", wait_register=True)
+    body = {"token": "platform-token-3", "version_url": [{"version": "2.1", "base_url": peer.base_url}]}
+    answer = peer.call(sim.base_url(sim.sides["cp"]), "register", body, token="own-token-2")
+    assert (answer.status, answer.body) == (501, {"message": "No common OSCP version: we support 2.0, offered 2.1."})
+    assert sim.state()["sides"]["cp"]["state"] == "new"

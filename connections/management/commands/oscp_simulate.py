@@ -3,6 +3,7 @@ Optimizer) against a running platform; see ``connections/simulator/``."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -23,10 +24,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--platform-url", default="", help="The platform's OSCP base URL (…/oscp/fp/2.0).")
-        parser.add_argument("--token", default="", help="The token staff gave the provider (to call the platform).")
-        parser.add_argument("--optimizer-token", default="", help="Also play a Capacity Optimizer with this token.")
         parser.add_argument(
-            "--own-token", default="", help="The token the platform presents to us before any register (wait mode)."
+            "--token",
+            default=os.environ.get("OSCP_SIM_TOKEN", ""),
+            help="The token staff gave the provider, to call the platform with (or OSCP_SIM_TOKEN).",
+        )
+        parser.add_argument(
+            "--optimizer-token",
+            default=os.environ.get("OSCP_SIM_OPTIMIZER_TOKEN", ""),
+            help="Also play a Capacity Optimizer with this token (or OSCP_SIM_OPTIMIZER_TOKEN).",
+        )
+        parser.add_argument(
+            "--own-token",
+            default=os.environ.get("OSCP_SIM_OWN_TOKEN", ""),
+            help="The token the platform presents to us before any register, in wait mode (or OSCP_SIM_OWN_TOKEN).",
         )
         parser.add_argument("--profile", default=Profile.OSCP_20.value, choices=Profile.values)
         parser.add_argument("--group", action="append", default=[], dest="groups", help="Group id (repeatable).")

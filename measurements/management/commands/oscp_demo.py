@@ -71,15 +71,15 @@ class Command(BaseCommand):
                 *manage,
                 "oscp_simulate",
                 f"--platform-url={platform_url}/oscp/fp/2.0",
-                f"--token={seed.provider_token}",
-                f"--optimizer-token={seed.optimizer_token}",
                 f"--group={seed.group_id}",
                 f"--port={options['sim_port']}",
                 f"--heartbeat-seconds={options['heartbeat_seconds']:g}",
                 f"--forecast-seconds={options['forecast_seconds']:g}",
                 "--status-seconds=15",
             ]
-            children.append(subprocess.Popen(simulate, env=env))
+            # Tokens go to the simulator in its environment, not on its command line.
+            tokens = {"OSCP_SIM_TOKEN": seed.provider_token, "OSCP_SIM_OPTIMIZER_TOKEN": seed.optimizer_token}
+            children.append(subprocess.Popen(simulate, env={**env, **tokens}))
             self._banner(platform_url, sim_url)
             self._feed(platform_url, seed.api_key, options["readings_seconds"], children, lambda: stopping)
         finally:
