@@ -179,9 +179,11 @@ class Simulator:
         )
 
     # --- sending -------------------------------------------------------------------------------
-    def call(self, side: Side, message_type: str, body, *, token: str = "", correlation_id: str = "", url: str = ""):
-        """POST a message to the platform; returns (status, text) and logs the exchange."""
-        request_id = self.dialect.request_id()
+    def call(
+        self, side: Side, message_type: str, body, *, token: str = "", correlation_id: str = "", request_id: str = ""
+    ):
+        """POST a message to the platform; returns (request id, status, text) and logs the exchange."""
+        request_id = request_id or self.dialect.request_id()
         headers = {
             "Content-Type": "application/json",
             "Authorization": f"Token {token or side.peer_token or side.initial_token}",
@@ -189,7 +191,7 @@ class Simulator:
         }
         if correlation_id:
             headers["X-Correlation-ID"] = correlation_id
-        target = f"{(url or side.peer_url).rstrip('/')}/{message_type}"
+        target = f"{side.peer_url.rstrip('/')}/{message_type}"
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
             response = self.session.post(target, data=data, headers=headers, timeout=CALL_TIMEOUT)
@@ -206,20 +208,22 @@ class Simulator:
         side.own_tokens.add(token)
         body = wire.register_body(token=token, base_url=self.base_url(side), faults=self.faults)
         side.register_sent_at = time.monotonic()
-        request_id, status, _ = self.call(side, T.REGISTER, body, token=side.initial_token)
-        if status == 204:
-            side.state, side.register_id = "registering", request_id
+        # Known before it is sent: the platform's reply may arrive before our call returns.
+        side.register_id, side.state = self.dialect.request_id(), "registering"
+        _, status, _ = self.call(side, T.REGISTER, body, token=side.initial_token, request_id=side.register_id)
+        if status != 204 and side.state == "registering":
+            side.state = "new"
 
     def handshake_send(self, side: Side) -> None:
         body = wire.handshake_body(
             dialect=self.dialect, heartbeat_seconds=self.config.heartbeat_seconds, faults=self.faults
         )
         side.handshake_sent_at = time.monotonic()
-        request_id, status, _ = self.call(side, T.HANDSHAKE, body)
-        if status == 204:
-            side.handshake_id, side.state = request_id, "handshaking"
-        else:  # e.g. 403 while the platform records our registration: again in a second
-            side.handshake_sent_at -= RETRY_SECONDS - 1
+        side.handshake_id, side.state = self.dialect.request_id(), "handshaking"
+        _, status, _ = self.call(side, T.HANDSHAKE, body, request_id=side.handshake_id)
+        if status != 204 and side.state == "handshaking":
+            side.state = "registered"
+            side.handshake_sent_at -= RETRY_SECONDS - 1  # e.g. 403 while it records our registration
 
     def heartbeat_send(self, side: Side) -> None:
         interval = side.heartbeat_seconds or self.config.heartbeat_seconds
