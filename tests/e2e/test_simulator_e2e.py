@@ -137,7 +137,7 @@ def test_simulated_provider_registers_forecasts_reports_goes_silent_and_recovers
         wait_until(online, 30, 0.3, "the platform never saw the simulated provider online")
         partner = api.get(f"/capacity-providers/{provider.id}")
         assert partner["registrationStatus"] == "Registered"
-        assert sim.state()["state"] == "online"
+        wait_until(lambda: sim.state()["state"] == "online", 10, 0.2, "our acknowledgement never reached the simulator")
         assert "register: reply to ours (X-Correlation-ID" in sim.output()
         assert "handshake_acknowledge (X-Correlation-ID" in sim.output()
         refused = requests.post(
@@ -185,7 +185,8 @@ def test_simulated_provider_registers_forecasts_reports_goes_silent_and_recovers
         sim.fault("no-heartbeat", True)
         mode = lambda: api.get(f"/capacity-groups/{group.id}")["mode"]  # noqa: E731
         wait_until(lambda: mode() == "partner-offline", 10, 0.3, "the group never fell back")
-        assert api.get(f"/capacity-providers/{provider.id}")["connectionState"] == "offline"
+        state = lambda: api.get(f"/capacity-providers/{provider.id}")["connectionState"]  # noqa: E731
+        wait_until(lambda: state() == "offline", 5, 0.3, "the provider was never marked offline")
         wait_until(lambda: api.imports() == [(FALLBACK, "fallback")], 10, 0.3, "the fallback forecast never applied")
         assert sim.state()["silent"] is True
 
@@ -193,7 +194,7 @@ def test_simulated_provider_registers_forecasts_reports_goes_silent_and_recovers
         sim.fault("no-heartbeat", False)
         wait_until(lambda: mode() == "normal", 20, 0.3, "the group never recovered")
         assert api.imports() == [(CAPACITY, "forecast")]
-        assert api.get(f"/capacity-providers/{provider.id}")["connectionState"] == "online"
+        assert state() == "online"
         assert "heartbeats resume after the announced offline time: handshaking again" in sim.output()
         changes = list(GroupModeChange.objects.filter(group=group).order_by("at").values_list("from_mode", "to_mode"))
         assert changes[-2:] == [("normal", "partner-offline"), ("partner-offline", "normal")]
