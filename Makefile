@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench install clean
+.PHONY: run demo test lint bench install clean
 
 # `make run` needs only the runtime requirements; `make test` adds the test tools.
 $(BIN)/.installed-base: requirements/base.txt
@@ -23,6 +23,13 @@ run: $(BIN)/.installed-base
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py sync_periodic_tasks
 	$(BIN)/python manage.py run_platform --port $${PORT:-8000}
+
+## The platform on embedded defaults with a simulated grid operator and optimizer already configured.
+demo: $(BIN)/.installed-base
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py sync_periodic_tasks
+	$(BIN)/python manage.py oscp_demo --port $${PORT:-8000} --sim-port $${SIM_PORT:-8100}
 
 ## Run the test suite (SQLite unless DATABASE_URL is set).
 test: $(BIN)/.installed-test
