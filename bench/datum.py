@@ -196,7 +196,8 @@ def main() -> None:
             return expected / seconds
 
         round_of(post, bodies[: args.workers])  # warm-up: every worker has imported and connected
-        results = alternate(args.rounds, {"copy": lambda: round_of(copy, copies), "http": lambda: round_of(post, bodies)})
+        contenders = {"copy": lambda: round_of(copy, copies), "http": lambda: round_of(post, bodies)}
+        results = alternate(args.rounds, contenders)
     admin.close()
 
     for name, rates in results.items():
