@@ -19,7 +19,7 @@ Rounds alternate (floor, ours, floor, ours, ...) because the machine is shared a
 medians are compared. Run from the repository root (PostgreSQL at ``PGURL``, default
 postgres://postgres@127.0.0.1:5432):
 
-    .venv/bin/python bench/datum.py [--requests 30] [--rounds 5] [--threads 3] [--quick]
+    .venv/bin/python bench/datum.py [--requests 20] [--rounds 5] [--threads 3] [--quick]
 """
 
 import argparse
@@ -136,13 +136,13 @@ def in_threads(work: list, threads: int, handle) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, help="requests of 10,000 readings a round (default 30, 10 quick)")
+    parser.add_argument("--requests", type=int, help="requests of 10,000 readings a round (default 20, 10 quick)")
     parser.add_argument("--rounds", type=int, help="rounds of each (default 5, 3 quick)")
     parser.add_argument("--threads", type=int, default=3, help="client threads, and COPY connections")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
     parser.add_argument("--quick", action="store_true", help="fewer and smaller rounds (about 30 s)")
     args = parser.parse_args()
-    args.requests = args.requests or (10 if args.quick else 30)
+    args.requests = args.requests or (10 if args.quick else 20)
     args.rounds = args.rounds or (3 if args.quick else 5)
 
     url = database_recreate(DB_NAME)
