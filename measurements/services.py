@@ -62,17 +62,19 @@ def _copy_escape(text: str) -> str:
 
 def _copy_text(owner_id: int, unique: dict[tuple, dict]) -> bytes:
     """The readings as the text of a PostgreSQL COPY (one line a row, tab-separated)."""
-    owner, times, lines = str(owner_id).encode(), {}, []
+    streams, times, lines = {}, {}, []  # a request holds many readings of each stream and time
     dumps = orjson.dumps
     for (node_id, source_id, ts), reading in unique.items():
+        stream = streams.get((node_id, source_id))
+        if stream is None:
+            stream = streams[node_id, source_id] = f"{owner_id}\t{node_id}\t{_copy_escape(source_id)}\t".encode()
         when = times.get(ts)
         if when is None:
             when = times[ts] = ts.isoformat().encode()
         instantaneous, accumulating = dumps(reading["instantaneous"]), dumps(reading["accumulating"])
         if b"\\" in instantaneous or b"\\" in accumulating:  # an escape in a property name
             instantaneous, accumulating = (v.replace(b"\\", b"\\\\") for v in (instantaneous, accumulating))
-        source = _copy_escape(source_id).encode()
-        lines.append(b"%s\t%d\t%s\t%s\t%s\t%s\n" % (owner, node_id, source, when, instantaneous, accumulating))
+        lines.append(b"%s%s\t%s\t%s\n" % (stream, when, instantaneous, accumulating))
     return b"".join(lines)
 
 
@@ -80,9 +82,8 @@ def _copy_text(owner_id: int, unique: dict[tuple, dict]) -> bytes:
 def readings_store(*, owner, readings: list[dict]) -> int:
     """Store validated readings for ``owner``; a reading for the same node, source and time as an
     earlier one replaces it. Returns how many readings were stored."""
-    unique: dict[tuple, dict] = {}
-    for reading in readings:
-        unique[(reading["node_id"], reading["source_id"], reading["ts"])] = reading  # the last one wins
+    # The last reading of a stream and time wins.
+    unique = {(reading["node_id"], reading["source_id"], reading["ts"]): reading for reading in readings}
     if not unique:
         return 0
     if connection.vendor == "postgresql":

@@ -51,12 +51,11 @@ def _properties(value, field: str, problems: dict) -> dict:
         problems[field] = ["Expected an object of property name to number."]
         return {}
     for name, number in value.items():
-        problem = _text_problem(name, PROPERTY_NAME_MAX_LENGTH)
-        if problem:
-            problems[field] = [f"Property names: {problem}"]
+        if not 0 < len(name) <= PROPERTY_NAME_MAX_LENGTH or "\x00" in name:
+            problems[field] = [f"Property names: {_text_problem(name, PROPERTY_NAME_MAX_LENGTH)}"]
             return {}
         kind = type(number)
-        if not (kind is float and math.isfinite(number) or kind is int):
+        if kind is not int and not (kind is float and math.isfinite(number)):
             problems[f"{field}.{name}"] = ["Expected a finite number."]
     return value
 
