@@ -8,12 +8,16 @@ postgres://postgres@127.0.0.1:5432; each script recreates a database of its own)
 
     .venv/bin/python bench/run_all.py [--quick]
 
-Exits non-zero if a script fails, prints no rows, or a row does not hold.
+A script still running after ten minutes is stopped. Exits non-zero if a script fails or is
+stopped, prints no rows, or a row does not hold.
 """
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,20 +27,35 @@ from common import Row, rows_parse, table_text  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ["forecasts.py", "reports.py", "datum.py", "heartbeats.py"]
+SCRIPT_LIMIT_SECONDS = 600  # a script still running after this is stopped and counts as failed
 
 
 def script_run(name: str, quick: bool) -> tuple[list[Row], str | None]:
     """Run one script, echoing its output; its rows, and what went wrong (or None)."""
     command = [sys.executable, str(BENCH / name), *(["--quick"] if quick else [])]
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=BENCH.parent, stdout=subprocess.PIPE, text=True, bufsize=1)
+    process = subprocess.Popen(
+        command, cwd=BENCH.parent, stdout=subprocess.PIPE, text=True, bufsize=1, start_new_session=True
+    )
+    # SIGTERM to the script's process group: the script and the servers it started stop together.
+    limit = threading.Timer(SCRIPT_LIMIT_SECONDS, os.killpg, (process.pid, signal.SIGTERM))
+    limit.start()
     lines = []
-    for text in process.stdout:
-        print(text, end="", flush=True)
-        lines.append(text)
-    code = process.wait()
+    try:
+        for text in process.stdout:
+            print(text, end="", flush=True)
+            lines.append(text)
+        code = process.wait()
+    except KeyboardInterrupt:  # the script has a session of its own: Ctrl-C does not reach it
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        raise
+    finally:
+        limit.cancel()
     print(f"=== {name}: {time.monotonic() - started:.0f} s", flush=True)
     rows = rows_parse("".join(lines))
+    if time.monotonic() - started >= SCRIPT_LIMIT_SECONDS:
+        return rows, f"{name} was stopped after {SCRIPT_LIMIT_SECONDS} s"
     if code != 0:
         return rows, f"{name} exited with {code}"
     if not rows:
