@@ -41,8 +41,9 @@ lint: $(BIN)/.installed-test
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## Every benchmark and one combined table (under 15 minutes on 2 cores); QUICK=1 for the short run.
 bench: $(BIN)/.installed-test
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) var

@@ -1,9 +1,11 @@
 """Heartbeats at fleet scale: N Capacity Providers, each asking for a heartbeat every interval.
 
-Everything runs as real processes talking real HTTP on loopback, on PostgreSQL and Redis
-(``--database-url`` / ``--broker-url``, default ``DATABASE_URL`` / ``CELERY_BROKER_URL``). Give the
-bench a database and a Redis db of its own: it deletes what its earlier runs left (the partners of
-user ``bench-heartbeats``, their messages and history) and purges the Celery queue.
+Everything runs as real processes talking real HTTP on loopback, on PostgreSQL and Redis: by
+default a fresh database ``oscp_bench_heartbeats`` (recreated each run, server ``PGURL``) and
+``CELERY_BROKER_URL`` (else the value in ``.env``, else redis://127.0.0.1:6379/15). Given an
+existing database (``--database-url``), the bench deletes what its earlier runs left there (the
+partners of user ``bench-heartbeats``, their messages and history). Give it a Redis db of its own
+(``--broker-url``): it purges the Celery queue.
 
 Set-up: ``migrate`` and ``sync_periodic_tasks`` (as ``make run``), a loopback HTTP sink
 (``bench/sink.py``) standing in for every partner, then one Celery worker and Celery beat started
@@ -29,13 +31,17 @@ base URL ``http://127.0.0.1:<sink>/p/<i>``, heartbeat phases spread evenly over 
 Before the steady state the sink's own capacity is checked (a new connection per request, more
 client threads than the floor): it must stay far above both rates or the figures measure the sink.
 
-    .venv/bin/python bench/heartbeats.py [--partners 10000] [--interval 60] [--duration 300]
-    .venv/bin/python bench/heartbeats.py --quick      # 2,000 partners, 60 s window, under 3 minutes
+    .venv/bin/python bench/heartbeats.py [--partners 10000] [--interval 60] [--duration 120]
+    .venv/bin/python bench/heartbeats.py --quick      # 2,000 partners, 60 s window, about 2 minutes
+
+The default run (10,000 partners, a 30 s warm-up, a 2-minute window, bursts of 3,000) takes about
+four minutes; ``--duration 300 --warmup 60 --burst 5000`` is the longer run.
 
 Settings are ``oscp_platform.settings.local`` (as ``make run``) with DEBUG on: Django keeps at most
 9,000 queries per connection, so the long-running worker and beat do not grow and the figures stay
-meaningful (set DEBUG=0 in the environment to compare). Prints one table; exits 0 whether or not
-the goals hold, non-zero on errors. The bench partners are left in the database for inspection.
+meaningful (set DEBUG=0 in the environment to compare). Prints its rows with ``rows_print`` (the
+table and a ``BENCH_ROWS`` line for ``bench/run_all.py``); exits 0 whether or not the goals hold,
+non-zero on errors. The bench partners are left in the database for inspection.
 """
 
 import argparse
@@ -60,6 +66,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import Row, database_recreate, dotenv_value, ratio_row, rows_print  # noqa: E402
 
 ON_TIME_SECONDS = 2.0  # a heartbeat arriving within this of its due time is on time
 LAG_P99_GOAL_SECONDS = 5.0
@@ -427,60 +436,49 @@ def seconds_text(value: tuple[float, bool]) -> str:
     return f"{'≥' if lower_bound else ''}{lag:.2f} s"
 
 
-def table_print(rows: list[list[str]]) -> None:
-    header = ["figure", "ours", "floor", "ratio", "goal", "holds"]
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-    for row in [header, ["-" * w for w in widths], *rows]:
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
-
-
 def report(args, steady: dict, messages: dict, floors: list[dict], bursts: list[dict], sink_rate: float) -> None:
-    yes = {True: "yes", False: "no"}
-    rate_ratio = steady["received_per_s"] / steady["needed_per_s"]
     lag_p99, lower_bound = steady["lag_p99"]
     floor_rate = statistics.median(r["rate"] for r in floors)
     outbox_rate = statistics.median(r["rate"] for r in bursts)
     rows = [
-        [
+        ratio_row(
             "heartbeats sent/s vs needed",
-            f"{steady['received_per_s']:.1f}",
-            f"{steady['needed_per_s']:.1f}",
-            f"{rate_ratio:.3f}",
-            f"ratio >= {RATE_GOAL:g}",
-            yes[rate_ratio >= RATE_GOAL],
-        ],
-        [
-            "lag p99",
+            steady["received_per_s"],
+            steady["needed_per_s"],
+            unit="heartbeats/s",
+            goal=RATE_GOAL,
+            higher_is_better=True,
+        ),
+        Row(
+            "heartbeat lag p99",
             seconds_text(steady["lag_p99"]),
             "-",
-            "-",
+            None,
             f"< {LAG_P99_GOAL_SECONDS:g} s",
-            yes[not lower_bound and lag_p99 < LAG_P99_GOAL_SECONDS],
-        ],
-        [
-            f"% on time (<= {ON_TIME_SECONDS:g} s late)",
+            not lower_bound and lag_p99 < LAG_P99_GOAL_SECONDS,
+        ),
+        Row(
+            f"heartbeats on time (<= {ON_TIME_SECONDS:g} s late)",
             f"{steady['on_time_percent']:.1f} %",
             "-",
-            "-",
+            None,
             f">= {ON_TIME_GOAL_PERCENT:g} %",
-            yes[steady["on_time_percent"] >= ON_TIME_GOAL_PERCENT],
-        ],
-        [
+            steady["on_time_percent"] >= ON_TIME_GOAL_PERCENT,
+        ),
+        ratio_row(
             "outbox delivery/s vs plain HTTP floor",
-            f"{outbox_rate:.1f}",
-            f"{floor_rate:.1f}",
-            f"{outbox_rate / floor_rate:.3f}",
-            f"ratio >= {OUTBOX_RATIO_GOAL:g}",
-            yes[outbox_rate / floor_rate >= OUTBOX_RATIO_GOAL],
-        ],
+            outbox_rate,
+            floor_rate,
+            unit="messages/s",
+            goal=OUTBOX_RATIO_GOAL,
+            higher_is_better=True,
+        ),
     ]
     print()
     print(
         f"{args.partners} partners, heartbeat every {args.interval:g} s, warm-up {args.warmup:g} s, "
         f"window {args.duration:g} s; burst {args.burst} messages x {args.rounds} rounds"
     )
-    table_print(rows)
-    print()
     print(
         f"steady state: {steady['due']} heartbeats due in the window, {steady['missing']} not arrived "
         f"{TAIL_SECONDS:g} s after it; lag p50 {seconds_text(steady['lag_p50'])}, "
@@ -511,6 +509,8 @@ def report(args, steady: dict, messages: dict, floors: list[dict], bursts: list[
         f"sink check: {sink_rate:.0f} requests/s ({SINK_CHECK_THREADS} threads, a new connection each, "
         f"a lower bound); busiest figure above {busiest:.0f}/s: {verdict}"
     )
+    print()
+    rows_print(rows)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -518,21 +518,24 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--partners", type=int, help="default 10000 (2000 with --quick)")
     parser.add_argument("--interval", type=float, default=60.0, help="heartbeat interval, seconds")
-    parser.add_argument("--duration", type=float, help="steady-state window, seconds (default 300, 60 with --quick)")
-    parser.add_argument("--warmup", type=float, help="before the window, seconds (default one interval, 10 quick)")
-    parser.add_argument("--burst", type=int, help="messages per outbox burst (default 5000, 500 with --quick)")
+    parser.add_argument("--duration", type=float, help="steady-state window, seconds (default 120, 60 with --quick)")
+    parser.add_argument("--warmup", type=float, help="before the window, seconds (default 30, 10 with --quick)")
+    parser.add_argument("--burst", type=int, help="messages per outbox burst (default 3000, 500 with --quick)")
     parser.add_argument("--rounds", type=int, default=2, help="floor and outbox rounds each (at least 2)")
-    parser.add_argument("--quick", action="store_true", help="2000 partners, a 60 s window: under three minutes in all")
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
-    parser.add_argument("--broker-url", default=os.environ.get("CELERY_BROKER_URL", ""))
+    parser.add_argument("--quick", action="store_true", help="2000 partners, a 60 s window: about two minutes in all")
+    parser.add_argument("--database-url", help="default: a fresh database oscp_bench_heartbeats")
+    parser.add_argument(
+        "--broker-url",
+        default=os.environ.get("CELERY_BROKER_URL") or dotenv_value("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker, beat and sink logs")
     args = parser.parse_args()
     args.partners = args.partners or (2000 if args.quick else 10000)
-    args.duration = args.duration or (60.0 if args.quick else 300.0)
-    args.warmup = args.warmup if args.warmup is not None else (10.0 if args.quick else args.interval)
-    args.burst = args.burst or (500 if args.quick else 5000)
-    if not args.database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        parser.error("PostgreSQL needed: set DATABASE_URL or --database-url (postgres://...)")
+    args.duration = args.duration or (60.0 if args.quick else 120.0)
+    args.warmup = args.warmup if args.warmup is not None else (10.0 if args.quick else 30.0)
+    args.burst = args.burst or (500 if args.quick else 3000)
+    if args.database_url and not args.database_url.startswith(("postgres://", "postgresql://", "pgsql://")):
+        parser.error("PostgreSQL needed: --database-url postgres://...")
     if not args.broker_url.startswith(("redis://", "rediss://")):
         parser.error("Redis needed: set CELERY_BROKER_URL or --broker-url (redis://...)")
     if args.rounds < 2 or min(args.partners, args.interval, args.duration, args.burst) <= 0 or args.warmup < 0:
@@ -541,7 +544,7 @@ def arguments() -> argparse.Namespace:
 
 
 def run(args, log_dir: Path, children: list[Child]) -> None:
-    django_setup(args.database_url, args.broker_url)
+    django_setup(args.database_url or database_recreate("oscp_bench_heartbeats"), args.broker_url)
     from django.db import connection
 
     from connections.models import Partner

@@ -1,10 +1,9 @@
-"""Measurements benchmark on PostgreSQL (database ``oscp_bench_measurements``, recreated each run).
+"""Measurement reports benchmark on PostgreSQL (database ``oscp_bench_measurements``, recreated each
+run). Datum ingest is measured by ``bench/datum.py``.
 
 Loads 1,000 groups of one asset each and one reading a minute per asset for 24 hours (1.44 M
-readings), then prints:
+readings, stored with ``readings_store``), then prints:
 
-  (a) ingest rate through the datum API (requests of 10,000 readings, Django test client:
-      JSON parsing, validation, upsert — no network),
   (b) time to compute one 15-minute period for 1,000 groups: the aggregation query alone (all
       assets, one query) and the whole report path (one cursor per group: aggregate, build the
       message, write the outbox row, advance the cursor),
@@ -19,7 +18,6 @@ readings), then prints:
 """
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -100,45 +98,32 @@ def fixtures_load(groups: int):
     return user, token.key
 
 
-def readings_ingest(token: str, groups: int, hours: int) -> tuple[int, float, list[float]]:
-    from django.test import Client
+def readings_load(user, groups: int, hours: int) -> int:
+    from measurements.services import readings_store
 
-    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     rng = random.Random(1)
     counters = [rng.uniform(0, 1e6) for _ in range(groups)]
-    batch, total, elapsed, per_request = [], 0, 0.0, []
-
-    def flush():
-        nonlocal batch, total, elapsed
-        body = json.dumps(batch)
-        started = time.perf_counter()
-        response = client.post("/solaruser/api/v1/sec/user/oscp/datum", body, content_type="application/json")
-        took = time.perf_counter() - started
-        assert response.status_code == 200, response.content[:300]
-        total += response.json()["data"]["stored"]
-        elapsed += took
-        per_request.append(took)
-        batch = []
-
+    batch, total = [], 0
     for minute in range(hours * 60):
-        created = (DAY + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:%SZ")
+        ts = DAY + timedelta(minutes=minute)
         for n in range(groups):
             watts = rng.choice((0.0, rng.uniform(1000, 7400)))
             counters[n] += watts / 60
             batch.append(
                 {
-                    "nodeId": 1,
-                    "sourceId": f"charger/{n}",
-                    "created": created,
-                    "i": {"watts": round(watts, 1)},
-                    "a": {"wattHours": round(counters[n], 3)},
+                    "node_id": 1,
+                    "source_id": f"charger/{n}",
+                    "ts": ts,
+                    "instantaneous": {"watts": round(watts, 1)},
+                    "accumulating": {"wattHours": round(counters[n], 3)},
                 }
             )
             if len(batch) == PER_REQUEST:
-                flush()
+                total += readings_store(owner=user, readings=batch)
+                batch = []
     if batch:
-        flush()
-    return total, elapsed, per_request
+        total += readings_store(owner=user, readings=batch)
+    return total
 
 
 def timed(fn, runs=3) -> tuple[float, object]:
@@ -165,9 +150,9 @@ def main() -> None:
     from measurements.models import ReportCursor
     from measurements.services import report_cursor_advance
 
-    user, token = fixtures_load(args.groups)
-    print(f"Loading {args.groups} assets x {args.hours * 60} minutes through the datum API ...", flush=True)
-    stored, elapsed, per_request = readings_ingest(token, args.groups, args.hours)
+    user, _ = fixtures_load(args.groups)
+    print(f"Loading {args.groups} assets x {args.hours * 60} minutes of readings ...", flush=True)
+    stored = readings_load(user, args.groups, args.hours)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE measurements_reading")
 
@@ -217,12 +202,7 @@ def main() -> None:
     maximum_s, maximum = timed(lambda: site_statistic(assets=everything, statistic="Maximum", start=start, end=end))
 
     print()
-    print(f"Readings stored: {stored:,} in {len(per_request)} requests of up to {PER_REQUEST:,}")
-    print(
-        f"(a) ingest through the API: {stored / elapsed:,.0f} readings/s "
-        f"({elapsed:.1f} s; per request median {statistics.median(per_request):.3f} s, "
-        f"max {max(per_request):.3f} s)"
-    )
+    print(f"Readings stored: {stored:,}")
     print(
         f"(b) one 15-minute period, {len(specs)} groups: aggregation query {aggregate_s * 1000:.0f} ms "
         f"({len(measures)} assets with values); full report path {report_s:.2f} s "

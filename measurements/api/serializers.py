@@ -6,7 +6,9 @@ DRF serializer per item (about twenty times faster); errors still name index and
 import math
 from datetime import datetime
 
-from rest_framework import serializers
+import orjson
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import BaseParser
 
 from groups.choices import Audience
 from oscp_platform.api import TIMESTAMP_HELP, timestamp_parse
@@ -19,21 +21,41 @@ SOURCE_ID_MAX_LENGTH = 64
 PROPERTY_NAME_MAX_LENGTH = 64
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+class DatumJSONParser(BaseParser):
+    """JSON read with orjson, about three times faster than the standard library on a full request.
+    It refuses NaN and Infinity, numbers too large for a double, invalid UTF-8, lone surrogates and
+    nesting deeper than 1,024 levels; ``datum_parse`` refuses null characters in what it stores
+    and ignores everything else."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return orjson.loads(stream.read())
+        except orjson.JSONDecodeError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+
+
+def _text_problem(text: str, limit: int) -> str | None:
+    if not text or len(text) > limit:
+        return f"Expected a non-empty string of at most {limit} characters."
+    if "\x00" in text:
+        return "Null characters (\\u0000) are not allowed."
+    return None
 
 
 def _properties(value, field: str, problems: dict) -> dict:
     if value is None:
         return {}
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         problems[field] = ["Expected an object of property name to number."]
         return {}
     for name, number in value.items():
-        if not name or len(name) > PROPERTY_NAME_MAX_LENGTH:
-            problems[field] = [f"Property names must be 1 to {PROPERTY_NAME_MAX_LENGTH} characters."]
+        if not 0 < len(name) <= PROPERTY_NAME_MAX_LENGTH or "\x00" in name:
+            problems[field] = [f"Property names: {_text_problem(name, PROPERTY_NAME_MAX_LENGTH)}"]
             return {}
-        if not _is_number(number):
+        kind = type(number)
+        if kind is not int and not (kind is float and math.isfinite(number)):
             problems[f"{field}.{name}"] = ["Expected a finite number."]
     return value
 
@@ -46,18 +68,25 @@ def _time_parse(text: str) -> datetime | None:
     return utc(value) if value.tzinfo is not None else None
 
 
-def _reading_parse(item) -> tuple[dict | None, dict]:
-    problems: dict = {}
-    if not isinstance(item, dict):
+def _reading_parse(item, times: dict) -> tuple[dict | None, dict]:
+    if type(item) is not dict:
         return None, {"": ["Expected a datum object."]}
+    problems: dict = {}
     node_id = item.get("nodeId")
-    if not isinstance(node_id, int) or isinstance(node_id, bool) or not 0 <= node_id <= BIGINT_MAX:
+    if type(node_id) is not int or not 0 <= node_id <= BIGINT_MAX:
         problems["nodeId"] = ["Expected a non-negative integer."]
     source_id = item.get("sourceId")
-    if not isinstance(source_id, str) or not source_id.strip() or len(source_id) > SOURCE_ID_MAX_LENGTH:
+    if type(source_id) is not str or not source_id.strip():
         problems["sourceId"] = [f"Expected a non-empty string of at most {SOURCE_ID_MAX_LENGTH} characters."]
+    elif problem := _text_problem(source_id, SOURCE_ID_MAX_LENGTH):
+        problems["sourceId"] = [problem]
     created = item.get("created")
-    ts = _time_parse(created) if isinstance(created, str) else None
+    try:
+        ts = times[created]  # a request holds many readings of the same minute
+    except (KeyError, TypeError):
+        ts = _time_parse(created) if type(created) is str else None
+        if ts is not None:
+            times[created] = ts
     if ts is None:
         problems["created"] = ["Expected a timestamp with a zone, e.g. 2026-11-21 10:00:00Z or RFC 3339."]
     instantaneous = _properties(item.get("i"), "i", problems)
@@ -83,9 +112,9 @@ def datum_parse(data) -> list[dict]:
         raise serializers.ValidationError(
             {"": [f"At most {MAX_READINGS_PER_REQUEST} readings per request, got {len(data)}."]}
         )
-    readings, errors = [], {}
+    readings, errors, times = [], {}, {}
     for index, item in enumerate(data):
-        reading, problems = _reading_parse(item)
+        reading, problems = _reading_parse(item, times)
         if problems:
             errors[f"[{index}]"] = problems
             if len(errors) >= MAX_ERRORS_REPORTED:

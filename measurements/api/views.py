@@ -6,10 +6,9 @@ from rest_framework.views import APIView
 
 from groups.selectors import group_list
 from oscp_platform.api import response_envelope, timestamp_format
-from oscp_platform.parsing import StrictJSONParser
 
 from ..services import readings_store, report_send
-from .serializers import ReportSendSerializer, datum_parse
+from .serializers import DatumJSONParser, ReportSendSerializer, datum_parse
 
 
 class DatumDocSerializer(serializers.Serializer):
@@ -23,7 +22,7 @@ class DatumDocSerializer(serializers.Serializer):
 
 
 class DatumView(APIView):
-    parser_classes = [StrictJSONParser]
+    parser_classes = [DatumJSONParser]
 
     @extend_schema(
         request=DatumDocSerializer(many=True),

@@ -175,3 +175,47 @@ def test_a_full_request_with_many_properties_is_accepted(api_client):
 
     assert response.status_code == 200
     assert response.json()["data"]["stored"] == 10_000
+
+
+def test_readings_with_copy_special_characters_are_stored_as_sent(api_client):
+    source = "site\\1\tcharger\nA"
+    values = {'phase "L1"\\watts': 1.5, "Leistung größe": 2}
+
+    response = api_client.post(URL, [datum(0, sourceId=source, i=values)], format="json")
+
+    assert response.status_code == 200
+    reading = Reading.objects.get()
+    assert (reading.source_id, reading.instantaneous) == (source, values)
+
+
+def test_a_repeat_of_part_of_a_request_replaces_and_adds_in_one_go(api_client):
+    api_client.post(URL, [datum(0), datum(1)], format="json")
+
+    response = api_client.post(URL, [datum(1, i={"watts": 5}), datum(2)], format="json")
+
+    assert response.json()["data"]["stored"] == 2
+    stored = {r.ts.minute: r.instantaneous["watts"] for r in Reading.objects.all()}
+    assert stored == {0: 7200, 1: 5, 2: 7202}
+
+
+RAW_AT = '[{"nodeId": 1, "created": "2026-11-21 10:00:00Z", '
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (RAW_AT + '"sourceId": "a\\u0000", "i": {"w": 1}}]', "[0].sourceId"),
+        (RAW_AT + '"sourceId": "a", "i": {"w\\u0000": 1}}]', "[0].i"),
+        (RAW_AT + '"sourceId": "a", "i": {"w": NaN}}]', "JSON parse error"),
+        (RAW_AT + '"sourceId": "a", "i": {"w": 1e999}}]', "JSON parse error"),
+        (RAW_AT + '"sourceId": "\\ud800", "i": {"w": 1}}]', "JSON parse error"),
+        ("[" * 5000 + "]" * 5000, "JSON parse error"),
+    ],
+    ids=["null-char-source", "null-char-property", "nan", "1e999", "surrogate", "deep"],
+)
+def test_readings_that_cannot_be_stored_are_400_naming_the_problem(api_client, raw, words):
+    response = api_client.post(URL, raw, content_type="application/json")
+
+    assert response.status_code == 400
+    assert words in response.json()["message"]
+    assert Reading.objects.count() == 0
