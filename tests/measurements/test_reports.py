@@ -222,11 +222,9 @@ def test_each_audience_gets_its_own_assets_and_period(add_reading):
 
 @pytest.mark.django_db
 def test_dispatcher_queues_only_closed_periods_of_enabled_groups(
-    settings, monkeypatch, django_capture_on_commit_callbacks
+    settings, published, django_capture_on_commit_callbacks
 ):
     settings.MEASUREMENT_REPORT_DELAY_SECONDS = 30
-    queued = []
-    monkeypatch.setattr(tasks.report_cursor_run, "delay", queued.append)
     live = CapacityGroupFactory()
     CapacityGroupFactory(enabled=False)
     CapacityGroupFactory(capacity_provider__enabled=False)
@@ -241,7 +239,7 @@ def test_dispatcher_queues_only_closed_periods_of_enabled_groups(
         due = tasks.reports_queue(now=END + 30 * timedelta(seconds=1))
 
     assert due == [live_cursor.id]
-    assert queued == [live_cursor.id]
+    assert [call.args for call in published if call.name == "measurements.reports_run"] == [([live_cursor.id],)]
 
 
 @pytest.mark.django_db
@@ -269,8 +267,8 @@ def test_capacity_provider_reports_feed_the_compliance_check(
     with django_capture_on_commit_callbacks(execute=True):
         report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
 
-    checks = [call.args for call in published if call.name == "forecasts.compliance_check"]
-    assert checks == [(group.id, T0.isoformat(), END.isoformat(), pytest.approx(6.0))]
+    checks = [call.args for call in published if call.name == "forecasts.compliance_checks"]
+    assert checks == [([[group.id, T0.isoformat(), END.isoformat(), pytest.approx(6.0)]],)]
 
 
 @pytest.mark.postgres
