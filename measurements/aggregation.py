@@ -197,6 +197,11 @@ def _measure(spec: AssetSpec, facts: _Facts | None, start, end, tolerance) -> Me
 
 # Input: one lane per asset, window and property pair (an asset with several property names has
 # as many lanes; their values are summed per reading). ``k`` numbers the (asset, window) pairs.
+# The readings are found by stream and time, also bounded by the earliest and latest time of all
+# lanes (so PostgreSQL reads one time range of the table rather than guessing per lane). Windows
+# partitioned by whether a value is present give each reading its neighbours that have one.
+# Output: one row of facts per pair (kind 0), and one row per counter reset in (start, end]
+# (kind 1: a reading lower than the one before it; the last one counts).
 _FACTS_SQL = """
 WITH lane (k, owner_id, node_id, source_id, iprop, eprop, w_start, w_end, lo, hi) AS (VALUES {lanes}),
 v AS (
@@ -208,46 +213,32 @@ v AS (
     JOIN measurements_reading r
         ON r.owner_id = l.owner_id AND r.node_id = l.node_id AND r.source_id = l.source_id
         AND r.ts >= l.lo AND r.ts <= l.hi
+    WHERE r.ts >= %s AND r.ts <= %s
     GROUP BY l.k, r.ts
 ),
-i AS (
-    SELECT k, iv, lag(ts) OVER w AS prev_t, lead(ts) OVER w AS next_t
-    FROM v WHERE iv IS NOT NULL
-    WINDOW w AS (PARTITION BY k ORDER BY ts)
-),
-ia AS (
-    SELECT k, count(*) AS i_count, avg(iv) AS i_avg, min(iv) AS i_min, max(iv) AS i_max,
-        max(CASE WHEN prev_t IS NULL THEN iv END) AS i_start,
-        max(CASE WHEN next_t IS NULL THEN iv END) AS i_end
-    FROM i GROUP BY k
-),
-e AS (
-    SELECT k, ts, ev, w_start, w_end,
-        lag(ev) OVER w AS prev_v, lag(ts) OVER w AS prev_t, lead(ts) OVER w AS next_t
-    FROM v WHERE ev IS NOT NULL
-    WINDOW w AS (PARTITION BY k ORDER BY ts)
-),
--- The readings nearest the edges: at or before (p) and at or after (n) the start (0) and end (1),
--- and the last reset (a reading lower than the one before it) in (start, end].
-ea AS (
-    SELECT k,
-        max(CASE WHEN ts <= w_start AND (next_t IS NULL OR next_t > w_start) THEN ts END) AS p0_t,
-        max(CASE WHEN ts <= w_start AND (next_t IS NULL OR next_t > w_start) THEN ev END) AS p0_v,
-        max(CASE WHEN ts >= w_start AND (prev_t IS NULL OR prev_t < w_start) THEN ts END) AS n0_t,
-        max(CASE WHEN ts >= w_start AND (prev_t IS NULL OR prev_t < w_start) THEN ev END) AS n0_v,
-        max(CASE WHEN ts <= w_end AND (next_t IS NULL OR next_t > w_end) THEN ts END) AS p1_t,
-        max(CASE WHEN ts <= w_end AND (next_t IS NULL OR next_t > w_end) THEN ev END) AS p1_v,
-        max(CASE WHEN ts >= w_end AND (prev_t IS NULL OR prev_t < w_end) THEN ts END) AS n1_t,
-        max(CASE WHEN ts >= w_end AND (prev_t IS NULL OR prev_t < w_end) THEN ev END) AS n1_v,
-        max(CASE WHEN ts > w_start AND ts <= w_end AND ev < prev_v THEN ts END) AS reset_t
-    FROM e GROUP BY k
+w AS (
+    SELECT k, ts, w_start, w_end, iv, ev,
+        lag(ts) OVER i AS i_prev, lead(ts) OVER i AS i_next,
+        lag(ts) OVER e AS prev_t, lead(ts) OVER e AS next_t, lag(ev) OVER e AS prev_v
+    FROM v
+    WINDOW i AS (PARTITION BY k, iv IS NULL ORDER BY ts), e AS (PARTITION BY k, ev IS NULL ORDER BY ts)
 )
-SELECT kk.k, coalesce(ia.i_count, 0), ia.i_avg, ia.i_min, ia.i_max, ia.i_start, ia.i_end,
-    ea.p0_t, ea.p0_v, ea.n0_t, ea.n0_v, ea.p1_t, ea.p1_v, ea.n1_t, ea.n1_v, ea.reset_t, x.ev
-FROM (SELECT DISTINCT k FROM v) kk
-LEFT JOIN ia ON ia.k = kk.k
-LEFT JOIN ea ON ea.k = kk.k
-LEFT JOIN e x ON x.k = ea.k AND x.ts = ea.reset_t
+SELECT k, 0, count(iv), avg(iv), min(iv), max(iv),
+    max(CASE WHEN iv IS NOT NULL AND i_prev IS NULL THEN iv END),
+    max(CASE WHEN iv IS NOT NULL AND i_next IS NULL THEN iv END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_start AND (next_t IS NULL OR next_t > w_start) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_start AND (next_t IS NULL OR next_t > w_start) THEN ev END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_start AND (prev_t IS NULL OR prev_t < w_start) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_start AND (prev_t IS NULL OR prev_t < w_start) THEN ev END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_end AND (next_t IS NULL OR next_t > w_end) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_end AND (next_t IS NULL OR next_t > w_end) THEN ev END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_end AND (prev_t IS NULL OR prev_t < w_end) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_end AND (prev_t IS NULL OR prev_t < w_end) THEN ev END),
+    NULL, NULL
+FROM w GROUP BY k
+UNION ALL
+SELECT k, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ts, ev
+FROM w WHERE ev IS NOT NULL AND ts > w_start AND ts <= w_end AND ev < prev_v
 """
 _LANE_WIDTH = 10
 _TIMES = (6, 8, 10, 12, 14)  # the facts that are times
@@ -277,14 +268,22 @@ def _facts(items: list[tuple[AssetSpec, datetime, datetime]], tolerance) -> dict
     """Facts per index into ``items`` (those with readings), in one query (on SQLite, one per
     some thousand lanes: it limits the parameters of a statement)."""
     lanes = [_lanes(k, spec, start, end, tolerance) for k, (spec, start, end) in enumerate(items)]
-    found = {}
+    found, resets = {}, {}
     with connection.cursor() as cursor:
         for part in chunks(lanes, _LANE_WIDTH * max(len(item) for item in lanes)):
-            placeholders, params = values_list([lane for item in part for lane in item])
-            cursor.execute(_FACTS_SQL.format(lanes=placeholders), params)
-            for row in cursor.fetchall():
-                values = list(row[1:])
+            flat = [lane for item in part for lane in item]
+            placeholders, params = values_list(flat)
+            bounds = [min(lane[8] for lane in flat), max(lane[9] for lane in flat)]
+            cursor.execute(_FACTS_SQL.format(lanes=placeholders), params + bounds)
+            for k, kind, *values in cursor.fetchall():
+                if kind:
+                    ts = py_time(values[-2])
+                    if k not in resets or ts > resets[k][0]:
+                        resets[k] = (ts, values[-1])
+                    continue
                 for index in _TIMES:
                     values[index] = py_time(values[index])
-                found[row[0]] = _Facts(*values)
+                found[k] = _Facts(*values)
+    for k, (ts, value) in resets.items():
+        found[k].reset_t, found[k].reset_v = ts, value
     return found

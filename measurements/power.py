@@ -96,8 +96,10 @@ def sites_summary(*, sites: list[tuple], tolerance: timedelta | None = None) -> 
         return found
     with connection.cursor() as cursor:
         for part in chunks(per_site, _SITE_LANE_WIDTH * max(len(lanes) for lanes in per_site)):
-            placeholders, params = values_list([lane for lanes in part for lane in lanes])
-            cursor.execute(_SITE_SQL.format(lanes=placeholders), params)
+            flat = [lane for lanes in part for lane in lanes]
+            placeholders, params = values_list(flat)
+            bounds = [min(lane[8] for lane in flat), max(lane[9] for lane in flat)]
+            cursor.execute(_SITE_SQL.format(lanes=placeholders), params + bounds)
             found.update({row[0]: SiteSummary(*row[1:]) for row in cursor.fetchall()})
     return found
 
@@ -114,6 +116,7 @@ v AS (
     JOIN measurements_reading r
         ON r.owner_id = l.owner_id AND r.node_id = l.node_id AND r.source_id = l.source_id
         AND r.ts >= l.lo AND r.ts < l.w_end
+    WHERE r.ts >= %s AND r.ts < %s
     GROUP BY l.site, l.asset_id, r.ts
 ),
 -- Each reading as the change it makes to its asset's held value (its first: from nothing).
@@ -126,18 +129,19 @@ t AS (
         sum(CASE WHEN dw IS NULL THEN 1 ELSE 0 END) AS new_assets
     FROM d GROUP BY site, ts
 ),
+-- ``known``: how many assets have a value by then; ``assets``: how many have one at all.
 s AS (
-    SELECT site, ts, w_start, sum(dw) OVER w AS w, sum(new_assets) OVER w AS known
+    SELECT site, ts, w_start, sum(dw) OVER w AS w, sum(new_assets) OVER w AS known,
+        sum(new_assets) OVER (PARTITION BY site) AS assets
     FROM t
     WINDOW w AS (PARTITION BY site ORDER BY ts ROWS UNBOUNDED PRECEDING)
 ),
-n AS (SELECT site, count(DISTINCT asset_id) AS assets FROM d GROUP BY site),
 -- The instants in the window at which every asset has a value.
 p AS (
-    SELECT s.site, s.ts, s.w, lag(s.ts) OVER x AS prev_t, lead(s.ts) OVER x AS next_t
-    FROM s JOIN n ON n.site = s.site
-    WHERE s.ts >= s.w_start AND s.known = n.assets
-    WINDOW x AS (PARTITION BY s.site ORDER BY s.ts)
+    SELECT site, ts, w, lag(ts) OVER x AS prev_t, lead(ts) OVER x AS next_t
+    FROM s
+    WHERE ts >= w_start AND known = assets
+    WINDOW x AS (PARTITION BY site ORDER BY ts)
 )
 SELECT site, count(*), avg(w), min(w), max(w),
     max(CASE WHEN prev_t IS NULL THEN w END), max(CASE WHEN next_t IS NULL THEN w END)
@@ -208,6 +212,7 @@ v AS (
     JOIN measurements_reading r
         ON r.owner_id = l.owner_id AND r.node_id = l.node_id AND r.source_id = l.source_id
         AND r.ts >= l.lo AND r.ts < l.hi
+    WHERE r.ts >= %s AND r.ts < %s
     GROUP BY l.k, r.ts
 ),
 pairs AS (
@@ -264,7 +269,8 @@ def _series(specs: list[PowerSpec], first, end, step, max_gap) -> list[tuple[dat
     spans = gap_ms // step_ms + 2
     placeholders, params = values_list(lanes)
     sql = _SERIES_SQL.format(lanes=placeholders, epoch_ms=epoch_ms("r.ts"))
-    params += [spans, *[step_ms] * 6, gap_ms, *[step_ms] * 6, _ms(first - EPOCH), _ms(end - EPOCH)]
+    bounds = [min(lane[8] for lane in lanes), max(lane[9] for lane in lanes)]
+    params += [spans, *bounds, *[step_ms] * 6, gap_ms, *[step_ms] * 6, _ms(first - EPOCH), _ms(end - EPOCH)]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The planner cannot see how many assets the lanes hold; compiling the query (JIT)
