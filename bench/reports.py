@@ -224,8 +224,20 @@ def main() -> int:
         import cProfile
         import pstats
 
+        statements = []
+
+        def timed(execute, sql, params, many, context):
+            began = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                statements.append((time.perf_counter() - began, " ".join(sql.split())[:100]))
+
         profiler = cProfile.Profile()
-        round_15(profiler)
+        with connection.execute_wrapper(timed):
+            round_15(profiler)
+        for seconds, text in sorted(statements, reverse=True)[:12]:
+            print(f"{seconds * 1000:8.1f} ms  {text}")
         pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(30)
     floor(q_start, q_end)
     quarter_results = alternate(args.rounds, {"ours": round_15, "floor": lambda: floor(q_start, q_end)})

@@ -27,7 +27,7 @@ from django.db import connection
 
 from groups.choices import StatisticType
 
-from .sql import chunks, db_time, json_key, py_time, values_list
+from .sql import db_time, json_key, json_time, py_time, rows_param, rows_sql
 
 logger = logging.getLogger(__name__)
 
@@ -195,24 +195,27 @@ def _measure(spec: AssetSpec, facts: _Facts | None, start, end, tolerance) -> Me
 
 # --- one query for every asset and window --------------------------------------------------------
 
-# Input: one lane per asset, window and property pair (an asset with several property names has
-# as many lanes; their values are summed per reading). ``k`` numbers the (asset, window) pairs.
+# Input: the windows (``wk``: start, end, and the readings' range with the edge tolerance), and one
+# lane per asset, window and property pair (an asset with several property names has as many
+# lanes; their values are summed per reading). ``k`` numbers the (asset, window) pairs.
 # The readings are found by stream and time, also bounded by the earliest and latest time of all
 # lanes (so PostgreSQL reads one time range of the table rather than guessing per lane). Windows
 # partitioned by whether a value is present give each reading its neighbours that have one.
 # Output: one row of facts per pair (kind 0), and one row per counter reset in (start, end]
 # (kind 1: a reading lower than the one before it; the last one counts).
 _FACTS_SQL = """
-WITH lane (k, owner_id, node_id, source_id, iprop, eprop, w_start, w_end, lo, hi) AS (VALUES {lanes}),
+WITH win (wk, w_start, w_end, lo, hi) AS ({windows}),
+lane (k, wk, owner_id, node_id, source_id, iprop, eprop) AS ({lanes}),
 v AS (
-    SELECT l.k, r.ts, min(l.w_start) AS w_start, min(l.w_end) AS w_end,
-        sum(CASE WHEN r.ts >= l.w_start AND r.ts < l.w_end
+    SELECT l.k, r.ts, min(w.w_start) AS w_start, min(w.w_end) AS w_end,
+        sum(CASE WHEN r.ts >= w.w_start AND r.ts < w.w_end
             THEN CAST(r.instantaneous ->> l.iprop AS DOUBLE PRECISION) END) AS iv,
         sum(CAST(r.accumulating ->> l.eprop AS DOUBLE PRECISION)) AS ev
     FROM lane l
+    JOIN win w ON w.wk = l.wk
     JOIN measurements_reading r
         ON r.owner_id = l.owner_id AND r.node_id = l.node_id AND r.source_id = l.source_id
-        AND r.ts >= l.lo AND r.ts <= l.hi
+        AND r.ts >= w.lo AND r.ts <= w.hi
     WHERE r.ts >= %s AND r.ts <= %s
     GROUP BY l.k, r.ts
 ),
@@ -240,50 +243,57 @@ UNION ALL
 SELECT k, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ts, ev
 FROM w WHERE ev IS NOT NULL AND ts > w_start AND ts <= w_end AND ev < prev_v
 """
-_LANE_WIDTH = 10
+_WINDOW_COLUMNS = [
+    ("wk", "INTEGER"),
+    *((name, "TIMESTAMP WITH TIME ZONE") for name in ("w_start", "w_end", "lo", "hi")),
+]
+_LANE_COLUMNS = [("k", "INTEGER"), ("wk", "INTEGER"), ("owner_id", "BIGINT"), ("node_id", "BIGINT")]
+_LANE_COLUMNS += [("source_id", "TEXT"), ("iprop", "TEXT"), ("eprop", "TEXT")]
 _TIMES = (6, 8, 10, 12, 14)  # the facts that are times
 
 
-def _lanes(k: int, spec: AssetSpec, start, end, tolerance) -> list[tuple]:
+def _lanes(k: int, wk: int, spec: AssetSpec) -> list[list]:
     iprops, eprops = spec.instantaneous_properties, spec.energy_properties
-    lo, hi = db_time(start - tolerance), db_time(end + tolerance)
     return [
-        (
+        [
             k,
+            wk,
             spec.owner_id,
             spec.node_id,
             spec.source_id,
             json_key(iprops[n]) if n < len(iprops) else None,
             json_key(eprops[n]) if n < len(eprops) else None,
-            db_time(start),
-            db_time(end),
-            lo,
-            hi,
-        )
+        ]
         for n in range(max(len(iprops), len(eprops)))
     ]
 
 
 def _facts(items: list[tuple[AssetSpec, datetime, datetime]], tolerance) -> dict[int, _Facts]:
-    """Facts per index into ``items`` (those with readings), in one query (on SQLite, one per
-    some thousand lanes: it limits the parameters of a statement)."""
-    lanes = [_lanes(k, spec, start, end, tolerance) for k, (spec, start, end) in enumerate(items)]
-    found, resets = {}, {}
+    """Facts per index into ``items`` (those with readings), in one query."""
+    windows: dict[tuple, int] = {}
+    lanes = []
+    for k, (spec, start, end) in enumerate(items):
+        lanes += _lanes(k, windows.setdefault((start, end), len(windows)), spec)
+    window_rows = [
+        [wk, *(json_time(t) for t in (start, end, start - tolerance, end + tolerance))]
+        for (start, end), wk in windows.items()
+    ]
+    lo = min(start for start, _ in windows) - tolerance
+    hi = max(end for _, end in windows) + tolerance
+    sql = _FACTS_SQL.format(windows=rows_sql(_WINDOW_COLUMNS), lanes=rows_sql(_LANE_COLUMNS))
     with connection.cursor() as cursor:
-        for part in chunks(lanes, _LANE_WIDTH * max(len(item) for item in lanes)):
-            flat = [lane for item in part for lane in item]
-            placeholders, params = values_list(flat)
-            bounds = [min(lane[8] for lane in flat), max(lane[9] for lane in flat)]
-            cursor.execute(_FACTS_SQL.format(lanes=placeholders), params + bounds)
-            for k, kind, *values in cursor.fetchall():
-                if kind:
-                    ts = py_time(values[-2])
-                    if k not in resets or ts > resets[k][0]:
-                        resets[k] = (ts, values[-1])
-                    continue
-                for index in _TIMES:
-                    values[index] = py_time(values[index])
-                found[k] = _Facts(*values)
+        cursor.execute(sql, [rows_param(window_rows), rows_param(lanes), db_time(lo), db_time(hi)])
+        rows = cursor.fetchall()
+    found, resets = {}, {}
+    for k, kind, *values in rows:
+        if kind:
+            ts = py_time(values[-2])
+            if k not in resets or ts > resets[k][0]:
+                resets[k] = (ts, values[-1])
+            continue
+        for index in _TIMES:
+            values[index] = py_time(values[index])
+        found[k] = _Facts(*values)
     for k, (ts, value) in resets.items():
         found[k].reset_t, found[k].reset_v = ts, value
     return found

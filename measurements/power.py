@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from groups.choices import EnergyDirection, MeasurementUnit, StatisticType
 
 from .aggregation import AssetSpec, spec_of
-from .sql import chunks, db_time, epoch_ms, json_key, values_list
+from .sql import db_time, epoch_ms, json_key, json_time, rows_param, rows_sql
 
 # The statistics where the statistic of a sum differs from the sum of the statistics.
 NOT_ADDITIVE = {
@@ -78,37 +78,31 @@ def sites_summary(*, sites: list[tuple], tolerance: timedelta | None = None) -> 
     end), in one query; sites without data are absent."""
     if tolerance is None:
         tolerance = timedelta(seconds=settings.MEASUREMENTS_EDGE_TOLERANCE_SECONDS)
-    per_site = []
+    lanes, lo, hi = [], None, None
     for site, (assets, start, end) in enumerate(sites):
-        window = (db_time(start), db_time(start - tolerance), db_time(end))
-        lanes = []
+        window = [json_time(start), json_time(start - tolerance), json_time(end)]
         for asset, scale in assets:
             spec = spec_of(asset)
             factor = float(scale) * spec.instantaneous_multiplier
-            lanes += [
-                (site, spec.asset_id, spec.owner_id, spec.node_id, spec.source_id, json_key(name), factor, *window)
-                for name in spec.instantaneous_properties
-            ]
-        if lanes:
-            per_site.append(lanes)
-    found = {}
-    if not per_site:
-        return found
+            for name in spec.instantaneous_properties:
+                lanes.append([site, spec.asset_id, spec.owner_id, spec.node_id, spec.source_id, json_key(name), factor])
+                lanes[-1] += window
+                lo = min(lo or start, start - tolerance)
+                hi = max(hi or end, end)
+    if not lanes:
+        return {}
     with connection.cursor() as cursor:
-        for part in chunks(per_site, _SITE_LANE_WIDTH * max(len(lanes) for lanes in per_site)):
-            flat = [lane for lanes in part for lane in lanes]
-            placeholders, params = values_list(flat)
-            bounds = [min(lane[8] for lane in flat), max(lane[9] for lane in flat)]
-            cursor.execute(_SITE_SQL.format(lanes=placeholders), params + bounds)
-            found.update({row[0]: SiteSummary(*row[1:]) for row in cursor.fetchall()})
-    return found
+        cursor.execute(_SITE_SQL.format(lanes=rows_sql(_SITE_COLUMNS)), [rows_param(lanes), db_time(lo), db_time(hi)])
+        return {row[0]: SiteSummary(*row[1:]) for row in cursor.fetchall()}
 
 
-_SITE_LANE_WIDTH = 10
+_SITE_COLUMNS = [("site", "INTEGER"), ("asset_id", "BIGINT"), ("owner_id", "BIGINT"), ("node_id", "BIGINT")]
+_SITE_COLUMNS += [("source_id", "TEXT"), ("prop", "TEXT"), ("scale", "DOUBLE PRECISION")]
+_SITE_COLUMNS += [(name, "TIMESTAMP WITH TIME ZONE") for name in ("w_start", "lo", "w_end")]
 # One lane per site, asset and property name: the asset's value at a reading is the sum of its
 # lanes' values × scale.
 _SITE_SQL = """
-WITH lane (site, asset_id, owner_id, node_id, source_id, prop, scale, w_start, lo, w_end) AS (VALUES {lanes}),
+WITH lane (site, asset_id, owner_id, node_id, source_id, prop, scale, w_start, lo, w_end) AS ({lanes}),
 v AS (
     SELECT l.site, l.asset_id, r.ts, min(l.w_start) AS w_start,
         sum(CAST(r.instantaneous ->> l.prop AS DOUBLE PRECISION) * CAST(l.scale AS DOUBLE PRECISION)) AS w
@@ -202,7 +196,7 @@ def power_series(
 # readings (at most ``max_gap`` apart) can span.
 _SERIES_SQL = """
 WITH RECURSIVE
-lane (k, owner_id, node_id, source_id, prop, from_energy, scale, sign, lo, hi) AS (VALUES {lanes}),
+lane (k, owner_id, node_id, source_id, prop, from_energy, scale, sign, lo, hi) AS ({lanes}),
 n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %s),
 v AS (
     SELECT l.k, r.ts, {epoch_ms} AS t, min(l.from_energy) AS from_energy, min(l.sign) AS sign,
@@ -245,13 +239,22 @@ GROUP BY p ORDER BY p
 """
 
 
+_SERIES_COLUMNS = [("k", "INTEGER"), ("owner_id", "BIGINT"), ("node_id", "BIGINT"), ("source_id", "TEXT")]
+_SERIES_COLUMNS += [("prop", "TEXT"), ("from_energy", "INTEGER"), ("scale", "DOUBLE PRECISION")]
+_SERIES_COLUMNS += [
+    ("sign", "DOUBLE PRECISION"),
+    ("lo", "TIMESTAMP WITH TIME ZONE"),
+    ("hi", "TIMESTAMP WITH TIME ZONE"),
+]
+
+
 def _series(specs: list[PowerSpec], first, end, step, max_gap) -> list[tuple[datetime, float]]:
     lanes = []
     for k, p in enumerate(specs):
         props = p.spec.energy_properties if p.from_energy else p.spec.instantaneous_properties
         lo, hi = (first - max_gap, end + max_gap) if p.from_energy else (first, end)
         lanes += [
-            (
+            [
                 k,
                 p.spec.owner_id,
                 p.spec.node_id,
@@ -260,17 +263,17 @@ def _series(specs: list[PowerSpec], first, end, step, max_gap) -> list[tuple[dat
                 int(p.from_energy),
                 p.scale,
                 p.sign,
-                db_time(lo),
-                db_time(hi),
-            )
+                json_time(lo),
+                json_time(hi),
+            ]
             for name in props
         ]
     step_ms, gap_ms = _ms(step), _ms(max_gap)
     spans = gap_ms // step_ms + 2
-    placeholders, params = values_list(lanes)
-    sql = _SERIES_SQL.format(lanes=placeholders, epoch_ms=epoch_ms("r.ts"))
-    bounds = [min(lane[8] for lane in lanes), max(lane[9] for lane in lanes)]
-    params += [spans, *bounds, *[step_ms] * 6, gap_ms, *[step_ms] * 6, _ms(first - EPOCH), _ms(end - EPOCH)]
+    sql = _SERIES_SQL.format(lanes=rows_sql(_SERIES_COLUMNS), epoch_ms=epoch_ms("r.ts"))
+    bounds = [db_time(first - max_gap), db_time(end + max_gap)]
+    params = [rows_param(lanes), spans, *bounds, *[step_ms] * 6, gap_ms, *[step_ms] * 6]
+    params += [_ms(first - EPOCH), _ms(end - EPOCH)]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The planner cannot see how many assets the lanes hold; compiling the query (JIT)

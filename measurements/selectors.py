@@ -36,11 +36,45 @@ def report_assets(*, group, audience: str) -> list:
     return list(group.assets.filter(audience=audience, enabled=True).select_related("group"))
 
 
+# What a report round reads of a cursor and its group, and of an asset.
+REPORT_CURSOR_FIELDS = [
+    *(f.name for f in ReportCursor._meta.concrete_fields if f.name not in ("created", "modified")),
+    *(
+        f"group__{name}"
+        for name in (
+            "owner",
+            "identifier",
+            "enabled",
+            "capacity_provider",
+            "capacity_optimizer",
+            "capacity_provider_measurement_period",
+            "capacity_optimizer_measurement_period",
+            "report_zero_when_no_data",
+            "combined_asset_id",
+        )
+    ),
+]
+REPORT_ASSET_FIELDS = [
+    "id",
+    "group",
+    "identifier",
+    "audience",
+    "enabled",
+    "node_id",
+    "source_id",
+    "category",
+    "phase",
+    "instantaneous",
+    "energy",
+]
+
+
 def report_assets_of(*, groups: dict) -> dict[tuple[int, str], list]:
     """The enabled assets of ``groups`` (by id) per (group id, audience), in one query; each
     asset's ``group`` is the given one."""
     found = defaultdict(list)
-    for asset in Asset.objects.filter(group_id__in=list(groups), enabled=True).order_by("id"):
+    assets = Asset.objects.filter(group_id__in=list(groups), enabled=True).only(*REPORT_ASSET_FIELDS)
+    for asset in assets.order_by("id"):
         asset.group = groups[asset.group_id]
         found[(asset.group_id, asset.audience)].append(asset)
     return found

@@ -31,7 +31,7 @@ from .reports import (
     window_of,
 )
 from .selectors import AUDIENCE_FIELDS, report_assets_of, report_cursors_due, report_partners
-from .sql import chunks, db_time, values_list
+from .sql import db_time, json_time, rows_param, rows_sql
 
 COMPLIANCE_CHECKS_TASK = "forecasts.compliance_checks"
 
@@ -252,34 +252,37 @@ def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Mess
 
 _CURSORS_SAVE_SQL = """
 WITH v (id, period, last_period_end, next_due_at, last_outcome, last_detail, last_attempt_at, last_message_id)
-AS (VALUES {rows})
+AS ({rows})
 UPDATE measurements_reportcursor SET
     period = v.period, last_period_end = v.last_period_end, next_due_at = v.next_due_at,
     last_outcome = v.last_outcome, last_detail = v.last_detail, last_attempt_at = v.last_attempt_at,
-    last_message_id = CAST(v.last_message_id AS BIGINT), modified = %s
+    last_message_id = v.last_message_id, modified = %s
 FROM v WHERE measurements_reportcursor.id = v.id
 """
+_CURSOR_COLUMNS = [("id", "BIGINT"), ("period", "TEXT"), ("last_period_end", "TIMESTAMP WITH TIME ZONE")]
+_CURSOR_COLUMNS += [("next_due_at", "TIMESTAMP WITH TIME ZONE"), ("last_outcome", "TEXT"), ("last_detail", "TEXT")]
+_CURSOR_COLUMNS += [("last_attempt_at", "TIMESTAMP WITH TIME ZONE"), ("last_message_id", "BIGINT")]
 
 
 def _cursors_save(cursors: list[ReportCursor], *, now: datetime) -> None:
     """Advance the cursors in one UPDATE (a bookkeeping change: no history)."""
+    if not cursors:
+        return
     rows = [
-        (
+        [
             c.id,
             c.period,
-            db_time(c.last_period_end),
-            db_time(c.next_due_at),
+            json_time(c.last_period_end),
+            json_time(c.next_due_at),
             c.last_outcome,
             c.last_detail,
-            db_time(c.last_attempt_at) if c.last_attempt_at else None,
+            json_time(c.last_attempt_at),
             c.last_message_id,
-        )
+        ]
         for c in cursors
     ]
     with connection.cursor() as cursor:
-        for part in chunks(rows, 8):
-            placeholders, params = values_list(part)
-            cursor.execute(_CURSORS_SAVE_SQL.format(rows=placeholders), [*params, db_time(now)])
+        cursor.execute(_CURSORS_SAVE_SQL.format(rows=rows_sql(_CURSOR_COLUMNS)), [rows_param(rows), db_time(now)])
 
 
 @transaction.atomic

@@ -1,34 +1,42 @@
 """What lets one SQL text run on PostgreSQL and on SQLite (3.38+: window functions, ``->>``).
 
-The aggregation queries take their input as a ``VALUES`` list in a ``WITH`` clause, read JSON
-properties with ``->>`` and cast with ``CAST(… AS DOUBLE PRECISION)``; both databases run them
-as written. Only the values passed differ: times in the form the backend stores them, and JSON
-keys (SQLite reads ``->> 'a.b'`` as a path, so a key is quoted as ``$."a.b"``).
+The set-based queries of this app take their input rows as one JSON parameter (an array of
+arrays: one parameter, however many rows, so composing the statement costs nothing per row);
+``rows_sql`` is the one place that turns it into rows, as each database spells it. What follows
+is the same text on both: JSON properties read with ``->>``, casts with ``CAST(… AS DOUBLE
+PRECISION)``, window functions, ``CASE`` rather than ``least``/``greatest`` or ``FILTER``. Times
+go in the form the database stores them (``json_time``); a JSON key is quoted on SQLite
+(``json_key``), which reads ``->> 'a.b'`` as a path.
 """
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from django.db import connection
 
-# SQLite refuses a statement with more parameters than this (SQLITE_MAX_VARIABLE_NUMBER).
-SQLITE_MAX_PARAMS = 32_000
+
+def rows_sql(columns: Sequence[tuple[str, str]]) -> str:
+    """A SELECT of the rows of one JSON parameter (``rows_param``), each column (name, SQL type)
+    taken by position."""
+    if connection.vendor == "sqlite":
+        picked = ", ".join(f"value ->> '$[{index}]' AS {name}" for index, (name, _) in enumerate(columns))
+        return f"SELECT {picked} FROM json_each(%s)"
+    picked = ", ".join(f"CAST(value ->> {index} AS {kind}) AS {name}" for index, (name, kind) in enumerate(columns))
+    return f"SELECT {picked} FROM jsonb_array_elements(CAST(%s AS jsonb))"
 
 
-def values_list(rows: Sequence[Sequence]) -> tuple[str, list]:
-    """``(%s, %s), (%s, %s)…`` for ``rows`` and their parameters, flattened."""
-    row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
-    return ", ".join([row] * len(rows)), [value for values in rows for value in values]
+def rows_param(rows: Sequence[Sequence]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
 
 
-def chunks(rows: Sequence, width: int, reserved: int = 16) -> Iterator[Sequence]:
-    """``rows`` in slices small enough for one statement (all at once on PostgreSQL)."""
-    if connection.vendor != "sqlite":
-        yield rows
-        return
-    size = max(1, (SQLITE_MAX_PARAMS - reserved) // width)
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def json_time(value: datetime | None) -> str | None:
+    """A time as ``rows_param`` carries it, to be compared with stored times."""
+    if value is None:
+        return None
+    if connection.vendor == "sqlite":
+        return connection.ops.adapt_datetimefield_value(value)
+    return value.isoformat()
 
 
 def db_time(value: datetime):
@@ -51,8 +59,7 @@ def json_key(name: str) -> str:
 
 
 def epoch_ms(column: str) -> str:
-    """SQL for the whole milliseconds since 1970 of time ``column`` (the one expression the two
-    databases spell differently)."""
+    """SQL for the whole milliseconds since 1970 of time ``column`` (spelt differently)."""
     if connection.vendor == "sqlite":
         return f"CAST(round((julianday({column}) - 2440587.5) * 86400000.0) AS INTEGER)"
     return f"CAST(floor(extract(epoch FROM {column}) * 1000) AS BIGINT)"
