@@ -5,13 +5,11 @@ readings), then prints:
 
   (a) ingest rate through the datum API (requests of 10,000 readings, Django test client:
       JSON parsing, validation, upsert — no network),
-  (b) time to compute one 15-minute period for 1,000 groups: the aggregation query alone (all
-      assets, one query) and the whole report path (one cursor per group: aggregate, build the
-      message, write the outbox row, advance the cursor),
-  (c) one plain SQL aggregate over the same rows (the floor),
   (d) the operating view's measured power: 24 hours in 15-minute periods for a one-charger group
       and for one site holding every charger; the combined-asset site Maximum of one period over
       every charger.
+
+Report rounds (aggregation, outbox rows, cursors) are measured by ``bench/reports.py``.
 
     .venv/bin/python bench/measurements.py [--groups 1000] [--hours 24]
 
@@ -161,9 +159,6 @@ def main() -> None:
     from django.db import connection
 
     from groups.models import Asset
-    from measurements.aggregation import AssetSpec, window_measure
-    from measurements.models import ReportCursor
-    from measurements.services import report_cursor_advance
 
     user, token = fixtures_load(args.groups)
     print(f"Loading {args.groups} assets x {args.hours * 60} minutes through the datum API ...", flush=True)
@@ -173,36 +168,6 @@ def main() -> None:
 
     start = DAY + timedelta(hours=min(12, args.hours // 2))
     end = start + timedelta(minutes=15)
-    specs = [AssetSpec.of(a) for a in Asset.objects.select_related("group")]
-    aggregate_s, measures = timed(lambda: window_measure(assets=specs, start=start, end=end))
-
-    ReportCursor.objects.bulk_create(
-        ReportCursor(
-            group_id=spec_group,
-            audience="CapacityProvider",
-            period="FifteenMinute",
-            last_period_end=start,
-            next_due_at=end,
-        )
-        for spec_group in Asset.objects.values_list("group_id", flat=True)
-    )
-    cursor_ids = list(ReportCursor.objects.values_list("id", flat=True))
-    started = time.perf_counter()
-    sent = sum(len(report_cursor_advance(cursor_id=cid, now=end + timedelta(minutes=1))) for cid in cursor_ids)
-    report_s = time.perf_counter() - started
-
-    floor_sql = """
-        SELECT node_id, source_id, avg((instantaneous ->> 'watts')::float8),
-               max((accumulating ->> 'wattHours')::float8) - min((accumulating ->> 'wattHours')::float8)
-        FROM measurements_reading WHERE owner_id = %s AND ts >= %s AND ts < %s GROUP BY node_id, source_id
-    """
-
-    def floor():
-        with connection.cursor() as cursor:
-            cursor.execute(floor_sql, [user.id, start, end])
-            return cursor.fetchall()
-
-    floor_s, floor_rows = timed(floor)
 
     from groups.models import CapacityGroup
     from measurements.power import site_statistic
@@ -223,12 +188,6 @@ def main() -> None:
         f"({elapsed:.1f} s; per request median {statistics.median(per_request):.3f} s, "
         f"max {max(per_request):.3f} s)"
     )
-    print(
-        f"(b) one 15-minute period, {len(specs)} groups: aggregation query {aggregate_s * 1000:.0f} ms "
-        f"({len(measures)} assets with values); full report path {report_s:.2f} s "
-        f"({sent} outbox messages, {report_s / max(1, len(cursor_ids)) * 1000:.1f} ms per group)"
-    )
-    print(f"(c) plain SQL aggregate over the same rows: {floor_s * 1000:.0f} ms ({len(floor_rows)} streams)")
     print(
         f"(d) measured power for the chart, {args.hours} h: one charger {one_s * 1000:.0f} ms "
         f"({len(one_points)} points); a site of {len(everything)} chargers {site_s * 1000:.0f} ms "
