@@ -30,7 +30,7 @@ from .reports import (
     reports_build,
     window_of,
 )
-from .selectors import AUDIENCE_FIELDS, report_assets_of, report_cursors_due, report_partners
+from .selectors import AUDIENCE_FIELDS, REPORT_CURSOR_FIELDS, report_assets_of, report_cursors_due, report_partners
 from .sql import db_time, json_time, rows_param, rows_sql
 
 COMPLIANCE_CHECKS_TASK = "forecasts.compliance_checks"
@@ -179,9 +179,8 @@ def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Mess
     asset of every period; one INSERT writes the outbox rows and one UPDATE advances the cursors;
     after commit the rows are published in batches, and the compliance checks of the provider
     reports in one task. Returns the messages written, oldest period first per cursor."""
-    cursors = list(
-        report_cursors_due(closed_by=now - _report_delay()).filter(id__in=cursor_ids).select_related("group")
-    )
+    due = report_cursors_due(closed_by=now - _report_delay()).filter(id__in=cursor_ids)
+    cursors = list(due.select_related("group").only(*REPORT_CURSOR_FIELDS))
     if not cursors:
         return []
     groups = {cursor.group_id: cursor.group for cursor in cursors}
