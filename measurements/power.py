@@ -1,11 +1,11 @@
 """Power of several assets together, computed from readings.
 
-* ``site_statistic`` — a combined asset's instantaneous value: the statistic of the *summed* site
-  power, not the sum of each asset's statistic. At every instant an asset reported in the window,
-  the site power is the sum of each asset's latest value (its last reading before the window, within
-  ``MEASUREMENTS_EDGE_TOLERANCE_SECONDS``, counts too); instants before every asset has a value
-  are left out. Maximum, Minimum, Start and End are taken over those instants; Count is how many
-  there are; Average is their plain mean.
+* ``sites_summary`` (``site_statistic`` for one site) — a combined asset's instantaneous value:
+  the statistic of the *summed* site power, not the sum of each asset's statistic. At every
+  instant an asset reported in the window, the site power is the sum of each asset's latest value
+  (its last reading before the window, within ``MEASUREMENTS_EDGE_TOLERANCE_SECONDS``, counts
+  too); instants before every asset has a value are left out. Maximum, Minimum, Start and End are
+  taken over those instants; Count is how many there are; Average is their plain mean.
 * ``power_series`` — measured average power (kW) per period of several assets together, for the
   group operating view's chart (``selectors.group_power_series``).
 

@@ -1,5 +1,7 @@
-"""Measurement reports: which windows are due, and the OSCP message body for one group, audience
-and window. Everything here only reads; ``services`` writes cursors and the outbox.
+"""Measurement reports: which windows are due, and the OSCP message bodies for many groups,
+audiences and windows at once (``reports_build``: one aggregation query for all of them, one more
+for the combined assets' site power). Everything here only reads; ``services`` writes cursors and
+the outbox.
 
 Wire shapes (``/work/shared/oscp-2.0.md``):
 
@@ -9,7 +11,7 @@ Wire shapes (``/work/shared/oscp-2.0.md``):
   ``instantaneous_measurement``; or, when the group or partner names a combined asset, a single
   entry for all assets: energy summed; instantaneous in W/kW (assets in A are left out), the
   statistic of the summed site power where it does not add up (Maximum, Minimum, Start, End, Count;
-  see ``power.site_statistic``), else the sum of the assets' values.
+  see ``power.sites_summary``), else the sum of the assets' values.
 """
 
 import logging
