@@ -30,6 +30,22 @@ def group_modes_check(group_ids: list[int]) -> None:
         services.group_mode_refresh(group_id=group_id)
 
 
+@shared_task(name="forecasts.compliance_checks")
+def compliance_checks(checks: list[list]) -> None:
+    """The compliance checks of a batch of reported periods (published by the measurements app by
+    name), each [group id, period start, period end, measured kW], in one transaction."""
+    groups = CapacityGroup.objects.in_bulk({check[0] for check in checks})
+    with transaction.atomic():
+        for group_id, period_start, period_end, measured_kw in checks:
+            if group_id in groups:
+                compliance.compliance_check(
+                    group=groups[group_id],
+                    period_start=parse_datetime(period_start),
+                    period_end=parse_datetime(period_end),
+                    measured_kw=measured_kw,
+                )
+
+
 @shared_task(name="forecasts.compliance_check")
 def compliance_check(group_id: int, period_start: str, period_end: str, measured_kw: float) -> None:
     """The compliance check of a reported period (published by the measurements app by name):

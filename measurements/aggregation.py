@@ -1,4 +1,4 @@
-"""Measurement values of assets over one window, computed from readings.
+"""Measurement values of assets over windows, computed from readings.
 
 For each asset and window [start, end):
 
@@ -11,30 +11,25 @@ For each asset and window [start, end):
   ``since`` says from when it counts. With no reading near the start, it counts from the first
   reading in the window; with none near the end, up to the last one in the window.
 
-On PostgreSQL one query scans the readings of all requested assets (jsonb extraction, a window
-function for counter drops, filtered aggregates for the edges) and returns a handful of facts per
-asset; elsewhere the same facts are gathered in Python. The facts become values in ``_measure``,
-shared by both paths.
+One query (``_FACTS_SQL``, the same text on PostgreSQL and SQLite) scans the readings of every
+requested asset and window at once (JSON extraction, window functions for neighbours and counter
+drops, aggregates for the edges) and returns a handful of facts per asset and window; ``_measure``
+turns the facts into values.
 """
 
-import json
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 
 from groups.choices import StatisticType
 
-from .models import Reading
+from .sql import db_time, json_key, json_time, py_time, rows_param, rows_sql
 
 logger = logging.getLogger(__name__)
-
-STREAMS_PER_QUERY = 200
 
 
 @dataclass(frozen=True)
@@ -103,27 +98,36 @@ class _Facts:
     reset_v: float | None = None
 
 
-def window_measure(
-    *, assets: Iterable, start: datetime, end: datetime, tolerance: timedelta | None = None
-) -> dict[int, Measure]:
-    """Values per asset id for [start, end). ``assets`` are ``groups.Asset`` or ``AssetSpec``.
-    Assets without any data in the window are absent from the result."""
-    specs = [a if isinstance(a, AssetSpec) else AssetSpec.of(a) for a in assets]
-    specs = [s for s in specs if s.instantaneous_properties or s.energy_properties]
-    if not specs:
+def spec_of(asset) -> "AssetSpec":
+    return asset if isinstance(asset, AssetSpec) else AssetSpec.of(asset)
+
+
+def windows_measure(
+    *, items: Iterable[tuple], tolerance: timedelta | None = None
+) -> dict[tuple[int, datetime], Measure]:
+    """Values per (asset id, window start) for each (asset, start, end) of ``items``, in one query.
+    Assets are ``groups.Asset`` or ``AssetSpec``; pairs without data are absent."""
+    wanted = [(spec_of(asset), start, end) for asset, start, end in items]
+    wanted = [item for item in wanted if item[0].instantaneous_properties or item[0].energy_properties]
+    if not wanted:
         return {}
     if tolerance is None:
         tolerance = timedelta(seconds=settings.MEASUREMENTS_EDGE_TOLERANCE_SECONDS)
-    if connection.vendor == "postgresql":
-        facts = _facts_sql(specs, start, end, tolerance)
-    else:
-        facts = _facts_python(specs, start, end, tolerance)
+    facts = _facts(wanted, tolerance)
     result = {}
-    for spec in specs:
-        measure = _measure(spec, facts.get(spec.asset_id), start, end, tolerance)
+    for k, (spec, start, end) in enumerate(wanted):
+        measure = _measure(spec, facts.get(k), start, end, tolerance)
         if measure is not None:
-            result[spec.asset_id] = measure
+            result[(spec.asset_id, start)] = measure
     return result
+
+
+def window_measure(
+    *, assets: Iterable, start: datetime, end: datetime, tolerance: timedelta | None = None
+) -> dict[int, Measure]:
+    """Values per asset id for [start, end); assets without any data in the window are absent."""
+    found = windows_measure(items=[(asset, start, end) for asset in assets], tolerance=tolerance)
+    return {asset_id: measure for (asset_id, _), measure in found.items()}
 
 
 # --- combining facts into values ----------------------------------------------------------------
@@ -189,140 +193,107 @@ def _measure(spec: AssetSpec, facts: _Facts | None, start, end, tolerance) -> Me
     return Measure(spec.asset_id, instantaneous, energy, since)
 
 
-# --- PostgreSQL: one query for all assets ------------------------------------------------------
+# --- one query for every asset and window --------------------------------------------------------
 
+# Input: the windows (``wk``: start, end, and the readings' range with the edge tolerance), and one
+# lane per asset, window and property pair (an asset with several property names has as many
+# lanes; their values are summed per reading). ``k`` numbers the (asset, window) pairs.
+# The readings are found by stream and time, also bounded by the earliest and latest time of all
+# lanes (so PostgreSQL reads one time range of the table rather than guessing per lane). Windows
+# partitioned by whether a value is present give each reading its neighbours that have one.
+# Output: one row of facts per pair (kind 0), and one row per counter reset in (start, end]
+# (kind 1: a reading lower than the one before it; the last one counts).
 _FACTS_SQL = """
-WITH spec AS (
-    SELECT * FROM jsonb_to_recordset(%(spec)s::jsonb)
-        AS s(asset_id bigint, owner_id bigint, node_id bigint, source_id text, iprops text[], eprops text[])
-),
-r AS (
-    SELECT s.asset_id, r.ts,
-        -- One property (the usual case) without a subquery per row: about twice as fast.
-        CASE WHEN r.ts < %(start)s OR r.ts >= %(end)s THEN NULL
-            WHEN cardinality(s.iprops) = 1 THEN (r.instantaneous ->> s.iprops[1])::float8
-            ELSE (SELECT sum((r.instantaneous ->> p)::float8) FROM unnest(s.iprops) AS p)
-        END AS iv,
-        CASE WHEN cardinality(s.eprops) = 1 THEN (r.accumulating ->> s.eprops[1])::float8
-            ELSE (SELECT sum((r.accumulating ->> p)::float8) FROM unnest(s.eprops) AS p)
-        END AS ev
-    FROM spec s
+WITH win (wk, w_start, w_end, lo, hi) AS ({windows}),
+lane (k, wk, owner_id, node_id, source_id, iprop, eprop) AS ({lanes}),
+v AS (
+    SELECT l.k, r.ts, min(w.w_start) AS w_start, min(w.w_end) AS w_end,
+        sum(CASE WHEN r.ts >= w.w_start AND r.ts < w.w_end
+            THEN CAST(r.instantaneous ->> l.iprop AS DOUBLE PRECISION) END) AS iv,
+        sum(CAST(r.accumulating ->> l.eprop AS DOUBLE PRECISION)) AS ev
+    FROM lane l
+    JOIN win w ON w.wk = l.wk
     JOIN measurements_reading r
-        ON r.owner_id = s.owner_id AND r.node_id = s.node_id AND r.source_id = s.source_id
-        AND r.ts >= %(lo)s AND r.ts <= %(hi)s
+        ON r.owner_id = l.owner_id AND r.node_id = l.node_id AND r.source_id = l.source_id
+        AND r.ts >= w.lo AND r.ts <= w.hi
+    WHERE r.ts >= %s AND r.ts <= %s
+    GROUP BY l.k, r.ts
 ),
-ia AS (
-    SELECT asset_id, count(*) AS i_count, avg(iv) AS i_avg, min(iv) AS i_min, max(iv) AS i_max,
-        (array_agg(iv ORDER BY ts))[1] AS i_start,
-        (array_agg(iv ORDER BY ts DESC))[1] AS i_end
-    FROM r WHERE iv IS NOT NULL
-    GROUP BY asset_id
-),
-e AS (
-    SELECT asset_id, ts, ev, lag(ev) OVER (PARTITION BY asset_id ORDER BY ts) AS prev_ev
-    FROM r WHERE ev IS NOT NULL
-),
-ea AS (
-    SELECT asset_id,
-        max(ts) FILTER (WHERE ts <= %(start)s) AS p0_t,
-        (array_agg(ev ORDER BY ts DESC) FILTER (WHERE ts <= %(start)s))[1] AS p0_v,
-        min(ts) FILTER (WHERE ts >= %(start)s) AS n0_t,
-        (array_agg(ev ORDER BY ts) FILTER (WHERE ts >= %(start)s))[1] AS n0_v,
-        max(ts) FILTER (WHERE ts <= %(end)s) AS p1_t,
-        (array_agg(ev ORDER BY ts DESC) FILTER (WHERE ts <= %(end)s))[1] AS p1_v,
-        min(ts) FILTER (WHERE ts >= %(end)s) AS n1_t,
-        (array_agg(ev ORDER BY ts) FILTER (WHERE ts >= %(end)s))[1] AS n1_v,
-        max(ts) FILTER (WHERE ts > %(start)s AND ts <= %(end)s AND ev < prev_ev) AS reset_t,
-        (array_agg(ev ORDER BY ts DESC) FILTER (WHERE ts > %(start)s AND ts <= %(end)s AND ev < prev_ev))[1]
-            AS reset_v
-    FROM e
-    GROUP BY asset_id
+w AS (
+    SELECT k, ts, w_start, w_end, iv, ev,
+        lag(ts) OVER i AS i_prev, lead(ts) OVER i AS i_next,
+        lag(ts) OVER e AS prev_t, lead(ts) OVER e AS next_t, lag(ev) OVER e AS prev_v
+    FROM v
+    WINDOW i AS (PARTITION BY k, iv IS NULL ORDER BY ts), e AS (PARTITION BY k, ev IS NULL ORDER BY ts)
 )
-SELECT coalesce(ia.asset_id, ea.asset_id),
-    coalesce(ia.i_count, 0), ia.i_avg, ia.i_min, ia.i_max, ia.i_start, ia.i_end,
-    ea.p0_t, ea.p0_v, ea.n0_t, ea.n0_v, ea.p1_t, ea.p1_v, ea.n1_t, ea.n1_v, ea.reset_t, ea.reset_v
-FROM ia FULL JOIN ea ON ea.asset_id = ia.asset_id
+SELECT k, 0, count(iv), avg(iv), min(iv), max(iv),
+    max(CASE WHEN iv IS NOT NULL AND i_prev IS NULL THEN iv END),
+    max(CASE WHEN iv IS NOT NULL AND i_next IS NULL THEN iv END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_start AND (next_t IS NULL OR next_t > w_start) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_start AND (next_t IS NULL OR next_t > w_start) THEN ev END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_start AND (prev_t IS NULL OR prev_t < w_start) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_start AND (prev_t IS NULL OR prev_t < w_start) THEN ev END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_end AND (next_t IS NULL OR next_t > w_end) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts <= w_end AND (next_t IS NULL OR next_t > w_end) THEN ev END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_end AND (prev_t IS NULL OR prev_t < w_end) THEN ts END),
+    max(CASE WHEN ev IS NOT NULL AND ts >= w_end AND (prev_t IS NULL OR prev_t < w_end) THEN ev END),
+    NULL, NULL
+FROM w GROUP BY k
+UNION ALL
+SELECT k, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ts, ev
+FROM w WHERE ev IS NOT NULL AND ts > w_start AND ts <= w_end AND ev < prev_v
 """
+_WINDOW_COLUMNS = [
+    ("wk", "INTEGER"),
+    *((name, "TIMESTAMP WITH TIME ZONE") for name in ("w_start", "w_end", "lo", "hi")),
+]
+_LANE_COLUMNS = [("k", "INTEGER"), ("wk", "INTEGER"), ("owner_id", "BIGINT"), ("node_id", "BIGINT")]
+_LANE_COLUMNS += [("source_id", "TEXT"), ("iprop", "TEXT"), ("eprop", "TEXT")]
+_TIMES = (6, 8, 10, 12, 14)  # the facts that are times
 
 
-def _facts_sql(specs: list[AssetSpec], start, end, tolerance) -> dict[int, _Facts]:
-    payload = json.dumps(
+def _lanes(k: int, wk: int, spec: AssetSpec) -> list[list]:
+    iprops, eprops = spec.instantaneous_properties, spec.energy_properties
+    return [
         [
-            {
-                "asset_id": s.asset_id,
-                "owner_id": s.owner_id,
-                "node_id": s.node_id,
-                "source_id": s.source_id,
-                "iprops": list(s.instantaneous_properties),
-                "eprops": list(s.energy_properties),
-            }
-            for s in specs
+            k,
+            wk,
+            spec.owner_id,
+            spec.node_id,
+            spec.source_id,
+            json_key(iprops[n]) if n < len(iprops) else None,
+            json_key(eprops[n]) if n < len(eprops) else None,
         ]
-    )
-    params = {"spec": payload, "start": start, "end": end, "lo": start - tolerance, "hi": end + tolerance}
+        for n in range(max(len(iprops), len(eprops)))
+    ]
+
+
+def _facts(items: list[tuple[AssetSpec, datetime, datetime]], tolerance) -> dict[int, _Facts]:
+    """Facts per index into ``items`` (those with readings), in one query."""
+    windows: dict[tuple, int] = {}
+    lanes = []
+    for k, (spec, start, end) in enumerate(items):
+        lanes += _lanes(k, windows.setdefault((start, end), len(windows)), spec)
+    window_rows = [
+        [wk, *(json_time(t) for t in (start, end, start - tolerance, end + tolerance))]
+        for (start, end), wk in windows.items()
+    ]
+    lo = min(start for start, _ in windows) - tolerance
+    hi = max(end for _, end in windows) + tolerance
+    sql = _FACTS_SQL.format(windows=rows_sql(_WINDOW_COLUMNS), lanes=rows_sql(_LANE_COLUMNS))
     with connection.cursor() as cursor:
-        cursor.execute(_FACTS_SQL, params)
+        cursor.execute(sql, [rows_param(window_rows), rows_param(lanes), db_time(lo), db_time(hi)])
         rows = cursor.fetchall()
-    return {row[0]: _Facts(*row[1:]) for row in rows}
-
-
-# --- elsewhere (SQLite): the same facts in Python ----------------------------------------------
-
-
-def stream_readings(specs, lo: datetime, hi: datetime, *, include_hi: bool = True):
-    """(spec, ts, instantaneous, accumulating) for every reading of the specs' streams in
-    [lo, hi] (or [lo, hi)), oldest first; a stream shared by several specs yields once per spec."""
-    by_stream = defaultdict(list)
-    for spec in specs:
-        by_stream[(spec.owner_id, spec.node_id, spec.source_id)].append(spec)
-    keys = list(by_stream)
-    ts_upper = {"ts__lte": hi} if include_hi else {"ts__lt": hi}
-    for offset in range(0, len(keys), STREAMS_PER_QUERY):  # SQLite limits expression depth
-        streams = Q()
-        for owner_id, node_id, source_id in keys[offset : offset + STREAMS_PER_QUERY]:
-            streams |= Q(owner_id=owner_id, node_id=node_id, source_id=source_id)
-        rows = (
-            Reading.objects.filter(streams, ts__gte=lo, **ts_upper)
-            .order_by("ts")
-            .values_list("owner_id", "node_id", "source_id", "ts", "instantaneous", "accumulating")
-        )
-        for owner_id, node_id, source_id, ts, inst, acc in rows.iterator():
-            for spec in by_stream[(owner_id, node_id, source_id)]:
-                yield spec, ts, inst, acc
-
-
-def _facts_python(specs: list[AssetSpec], start, end, tolerance) -> dict[int, _Facts]:
-    series = defaultdict(list)
-    for spec, ts, inst, acc in stream_readings(specs, start - tolerance, end + tolerance):
-        iv = property_sum(inst, spec.instantaneous_properties) if start <= ts < end else None
-        series[spec.asset_id].append((ts, iv, property_sum(acc, spec.energy_properties)))
-    return {asset_id: _facts_of(points, start, end) for asset_id, points in series.items()}
-
-
-def property_sum(values: dict, names: tuple[str, ...]) -> float | None:
-    found = [float(values[n]) for n in names if isinstance(values.get(n), (int, float))]
-    return sum(found) if found else None
-
-
-def _facts_of(points: list[tuple], start, end) -> _Facts:
-    f = _Facts()
-    inst = [iv for _, iv, _ in points if iv is not None]
-    if inst:
-        f.i_count, f.i_avg, f.i_min, f.i_max = len(inst), sum(inst) / len(inst), min(inst), max(inst)
-        f.i_start, f.i_end = inst[0], inst[-1]
-    previous = None
-    for ts, _, ev in points:
-        if ev is None:
+    found, resets = {}, {}
+    for k, kind, *values in rows:
+        if kind:
+            ts = py_time(values[-2])
+            if k not in resets or ts > resets[k][0]:
+                resets[k] = (ts, values[-1])
             continue
-        if ts <= start:
-            f.p0_t, f.p0_v = ts, ev
-        if ts >= start and f.n0_t is None:
-            f.n0_t, f.n0_v = ts, ev
-        if ts <= end:
-            f.p1_t, f.p1_v = ts, ev
-        if ts >= end and f.n1_t is None:
-            f.n1_t, f.n1_v = ts, ev
-        if previous is not None and start < ts <= end and ev < previous:
-            f.reset_t, f.reset_v = ts, ev
-        previous = ev
-    return f
+        for index in _TIMES:
+            values[index] = py_time(values[index])
+        found[k] = _Facts(*values)
+    for k, (ts, value) in resets.items():
+        found[k].reset_t, found[k].reset_v = ts, value
+    return found

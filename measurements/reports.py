@@ -1,5 +1,7 @@
-"""Measurement reports: which windows are due, and the OSCP message body for one group, audience
-and window. Everything here only reads; ``services`` writes cursors and the outbox.
+"""Measurement reports: which windows are due, and the OSCP message bodies for many groups,
+audiences and windows at once (``reports_build``: one aggregation query for all of them, one more
+for the combined assets' site power). Everything here only reads; ``services`` writes cursors and
+the outbox.
 
 Wire shapes (``/work/shared/oscp-2.0.md``):
 
@@ -9,7 +11,7 @@ Wire shapes (``/work/shared/oscp-2.0.md``):
   ``instantaneous_measurement``; or, when the group or partner names a combined asset, a single
   entry for all assets: energy summed; instantaneous in W/kW (assets in A are left out), the
   statistic of the summed site power where it does not add up (Maximum, Minimum, Start, End, Count;
-  see ``power.site_statistic``), else the sum of the assets' values.
+  see ``power.sites_summary``), else the sum of the assets' values.
 """
 
 import logging
@@ -30,8 +32,8 @@ from groups.choices import (
     StatisticType,
 )
 
-from .aggregation import Measure, window_measure
-from .power import NOT_ADDITIVE, site_statistic
+from .aggregation import Measure, windows_measure
+from .power import NOT_ADDITIVE, sites_summary
 from .selectors import report_assets
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,10 @@ def audience_partner(group, audience: str):
     return group.capacity_provider if audience == Audience.CAPACITY_PROVIDER else group.capacity_optimizer
 
 
+def audience_partner_id(group, audience: str) -> int | None:
+    return group.capacity_provider_id if audience == Audience.CAPACITY_PROVIDER else group.capacity_optimizer_id
+
+
 def audience_period(group, audience: str) -> str:
     if audience == Audience.CAPACITY_PROVIDER:
         return group.capacity_provider_measurement_period
@@ -125,32 +131,75 @@ class Report:
         return len(self.body["measurements"]) if self.body else 0
 
 
+@dataclass(frozen=True)
+class ReportJob:
+    """One report to build: ``group``'s enabled ``assets`` of ``audience`` over [start, end), for ``partner``."""
+
+    group: object
+    audience: str
+    partner: object
+    assets: list
+    start: datetime
+    end: datetime
+
+    @property
+    def combined_id(self) -> str:
+        # One reported asset per group (Vector DERMS): the group's assets combined into one named by the group.
+        group, partner = self.group, self.partner
+        by_group = group.identifier if partner.one_asset_per_group else ""
+        return group.combined_asset_id or partner.combined_asset_id or by_group
+
+    @property
+    def asset_message(self) -> bool:
+        return self.partner.measurement_message == MeasurementMessage.ASSET
+
+
+def reports_build(jobs: list[ReportJob]) -> list[Report]:
+    """The message of each job, in order: one aggregation query for every asset and window of
+    all jobs, and one more for the summed site power of the combined assets that need it."""
+    found = windows_measure(items=[(asset, job.start, job.end) for job in jobs for asset in job.assets])
+    measures = [_measures_of(job, found) for job in jobs]
+    needs = {}
+    for index, job in enumerate(jobs):
+        need = _site_need(job, measures[index])
+        if need is not None:
+            needs[index] = need
+    summaries = sites_summary(sites=[(scaled, jobs[i].start, jobs[i].end) for i, (scaled, _) in needs.items()])
+    sites = {}
+    for n, (index, (_, statistic)) in enumerate(needs.items()):
+        summary = summaries.get(n)
+        sites[index] = summary.statistic(statistic) if summary is not None else None
+    return [_report(job, measures[index], sites.get(index)) for index, job in enumerate(jobs)]
+
+
 def report_build(*, group, audience: str, partner, start: datetime, end: datetime) -> Report:
     """The message to ``partner`` for ``group``'s assets of ``audience`` over [start, end)."""
     assets = report_assets(group=group, audience=audience)
-    # One reported asset per group (Vector DERMS): the group's assets combined into one named by the group.
-    combined_id = (
-        group.combined_asset_id
-        or partner.combined_asset_id
-        or (group.identifier if partner.one_asset_per_group else "")
-    )
-    asset_message = partner.measurement_message == MeasurementMessage.ASSET
-    message_type = ASSET_MESSAGE if asset_message else GROUP_MESSAGE
+    return reports_build([ReportJob(group, audience, partner, assets, start, end)])[0]
+
+
+def _measures_of(job: ReportJob, found: dict) -> dict:
+    measures = {a.id: found[(a.id, job.start)] for a in job.assets if (a.id, job.start) in found}
+    if job.group.report_zero_when_no_data:
+        measures = {a.id: _zero_filled(a, measures.get(a.id), job.start) for a in job.assets}
+    return measures
+
+
+def _report(job: ReportJob, measures: dict, site_watts: float | None) -> Report:
+    group, partner, assets, end = job.group, job.partner, job.assets, job.end
+    message_type = ASSET_MESSAGE if job.asset_message else GROUP_MESSAGE
     if not assets:
         return Report(message_type, None, "No enabled assets for this audience.", None)
-    measures = window_measure(assets=assets, start=start, end=end)
-    if group.report_zero_when_no_data:
-        measures = {a.id: _zero_filled(a, measures.get(a.id), start) for a in assets}
     if not measures:
         if partner.send_empty_measurements:
             return Report(message_type, _empty(group), "No readings in the period; sent empty.", None)
         return Report(message_type, None, "No readings in the period.", None, no_data=True)
     energies = _energies(assets, measures)
     energy_wh = sum(SIGN.get(a.energy.get("direction"), 1.0) * wh for a, wh, _ in energies) if energies else None
-    if not asset_message:
+    if not job.asset_message:
         entries = _group_entries(energies, end)
-    elif combined_id:
-        entries = _combined_entries(combined_id, assets, measures, energies, start, end)
+    elif job.combined_id:
+        entries = _combined_entries(job.combined_id, assets, measures, energies, end, site_watts)
     else:
         entries = _asset_entries(assets, measures, end)
     if not entries:
@@ -259,12 +308,43 @@ def _asset_entries(assets, measures, end) -> list[dict]:
     return entries
 
 
-def _uniform(values, default):
-    distinct = set(values)
-    return distinct.pop() if len(distinct) == 1 else default
+def _powered(assets, measures, *, warn: bool = False) -> list:
+    """The assets whose instantaneous value counts in a combined asset's (W or kW)."""
+    powered = []
+    for asset in assets:
+        measure = measures.get(asset.id)
+        if measure is None or measure.instantaneous is None:
+            continue
+        if asset.instantaneous.get("unit") not in POWER_W:
+            if warn:
+                logger.warning(
+                    "Asset %s: instantaneous unit %r cannot be combined as W/kW; left out",
+                    asset.id,
+                    asset.instantaneous.get("unit"),
+                )
+            continue
+        powered.append(asset)
+    return powered
 
 
-def _combined_entries(combined_id, assets, measures, energies, start, end) -> list[dict]:
+def _site_need(job: ReportJob, measures: dict) -> tuple[list, str] | None:
+    """For a combined asset whose statistic does not add up (Maximum, Minimum, Start, End, Count),
+    the (asset, scale to W) pairs and the statistic of the summed site power it reports."""
+    if not (job.asset_message and job.combined_id and measures):
+        return None
+    powered = _powered(job.assets, measures)
+    if not powered:
+        return None
+    statistic = _uniform((a.instantaneous.get("statisticType") or StatisticType.AVERAGE for a in powered), None)
+    if statistic not in NOT_ADDITIVE:
+        return None
+    return [(a, POWER_W[a.instantaneous["unit"]]) for a in powered], statistic
+
+
+def _combined_entries(combined_id, assets, measures, energies, end, site_watts: float | None) -> list[dict]:
+    """One entry for all assets: energy summed; instantaneous in W/kW, the statistic of the summed
+    site power where the statistic does not add up (``site_watts``, from ``_site_need``), else
+    the sum of the assets' own values."""
     category = Counter(a.category for a in assets).most_common(1)[0][0]
     entry = {"asset_id": combined_id, "asset_category": CATEGORY_WIRE.get(category, "CHARGING")}
     phase = _uniform((a.phase for a in assets), Phase.ALL)
@@ -282,19 +362,11 @@ def _combined_entries(combined_id, assets, measures, energies, start, end) -> li
             since=min(s for _, _, s in energies),
             end=end,
         )
-    watts, powered = 0.0, []
-    for asset in assets:
-        measure = measures.get(asset.id)
-        if measure is None or measure.instantaneous is None:
-            continue
-        unit = asset.instantaneous.get("unit")
-        if unit not in POWER_W:
-            logger.warning("Asset %s: instantaneous unit %r cannot be combined as W/kW; left out", asset.id, unit)
-            continue
-        watts += measure.instantaneous * POWER_W[unit]
-        powered.append(asset)
+    powered = _powered(assets, measures, warn=True)
     if powered:
-        watts = _site_watts(powered, start, end, default=watts)
+        watts = sum(measures[a.id].instantaneous * POWER_W[a.instantaneous["unit"]] for a in powered)
+        if site_watts is not None:
+            watts = site_watts
         unit = _uniform((a.instantaneous["unit"] for a in powered), MeasurementUnit.W)
         entry["instantaneous_measurement"] = {
             "value": _number(watts / POWER_W[unit]),
@@ -305,13 +377,6 @@ def _combined_entries(combined_id, assets, measures, energies, start, end) -> li
     return [entry] if len(entry) > 2 else []
 
 
-def _site_watts(assets, start, end, *, default: float) -> float:
-    """The combined asset's instantaneous value in W: for a statistic that does not add up
-    (Maximum, Minimum, Start, End, Count) the statistic of the summed site power; for Average
-    (or mixed statistics) ``default``, the sum of the assets' own values."""
-    statistic = _uniform((a.instantaneous.get("statisticType") or StatisticType.AVERAGE for a in assets), None)
-    if statistic not in NOT_ADDITIVE:
-        return default
-    scaled = [(a, POWER_W[a.instantaneous["unit"]]) for a in assets]
-    site = site_statistic(assets=scaled, statistic=statistic, start=start, end=end)
-    return default if site is None else site
+def _uniform(values, default):
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else default

@@ -1,10 +1,13 @@
 """Reads on report cursors, the assets a report covers, and a group's measured power."""
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
+from connections.models import Partner
 from groups.choices import PERIOD_SECONDS, Audience, MeasurementPeriod
+from groups.models import Asset
 
 from .models import ReportCursor
 from .power import power_series
@@ -31,6 +34,67 @@ def report_cursors_due(*, closed_by: datetime) -> QuerySet[ReportCursor]:
 def report_assets(*, group, audience: str) -> list:
     """The enabled assets of ``group`` reported to ``audience``."""
     return list(group.assets.filter(audience=audience, enabled=True).select_related("group"))
+
+
+# What a report round reads of a cursor and its group, and of an asset.
+REPORT_CURSOR_FIELDS = [
+    *(f.name for f in ReportCursor._meta.concrete_fields if f.name not in ("created", "modified")),
+    *(
+        f"group__{name}"
+        for name in (
+            "owner",
+            "identifier",
+            "enabled",
+            "capacity_provider",
+            "capacity_optimizer",
+            "capacity_provider_measurement_period",
+            "capacity_optimizer_measurement_period",
+            "report_zero_when_no_data",
+            "combined_asset_id",
+        )
+    ),
+]
+REPORT_ASSET_FIELDS = [
+    "id",
+    "group",
+    "identifier",
+    "audience",
+    "enabled",
+    "node_id",
+    "source_id",
+    "category",
+    "phase",
+    "instantaneous",
+    "energy",
+]
+
+
+def report_assets_of(*, groups: dict) -> dict[tuple[int, str], list]:
+    """The enabled assets of ``groups`` (by id) per (group id, audience), in one query; each
+    asset's ``group`` is the given one."""
+    found = defaultdict(list)
+    assets = Asset.objects.filter(group_id__in=list(groups), enabled=True).only(*REPORT_ASSET_FIELDS)
+    for asset in assets.order_by("id"):
+        asset.group = groups[asset.group_id]
+        found[(asset.group_id, asset.audience)].append(asset)
+    return found
+
+
+# What reports need of a partner (the rest, secrets included, is not read).
+REPORT_PARTNER_FIELDS = [
+    "id",
+    "enabled",
+    "measurement_message",
+    "combined_asset_id",
+    "one_asset_per_group",
+    "send_empty_measurements",
+]
+
+
+def report_partners(*, groups) -> dict[int, Partner]:
+    """The partners ``groups`` report to, by id, in one query."""
+    ids = {g.capacity_provider_id for g in groups} | {g.capacity_optimizer_id for g in groups}
+    return Partner.objects.only(*REPORT_PARTNER_FIELDS).in_bulk(ids - {None})
 
 
 CHART_MAX_POINTS = 300

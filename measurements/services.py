@@ -12,7 +12,7 @@ from django.db.models import F
 from psycopg.errors import UniqueViolation
 
 from connections.models import Message
-from connections.outbox import outbox_enqueue
+from connections.outbox import outbox_enqueue, outbox_enqueue_many, outbox_message
 from groups.choices import Audience
 from groups.models import CapacityGroup
 from oscp_platform.broker import task_publish
@@ -20,18 +20,22 @@ from oscp_platform.broker import task_publish
 from .choices import ReportOutcome
 from .models import Reading, ReportCursor
 from .reports import (
+    ReportJob,
     align_down,
     align_up,
     audience_partner,
+    audience_partner_id,
     audience_period,
     period_delta,
     period_windows_closed,
     report_build,
+    reports_build,
     window_of,
 )
-from .selectors import AUDIENCE_FIELDS, report_cursors_due
+from .selectors import AUDIENCE_FIELDS, REPORT_CURSOR_FIELDS, report_assets_of, report_cursors_due, report_partners
+from .sql import db_time, json_time, rows_param, rows_sql
 
-COMPLIANCE_CHECK_TASK = "forecasts.compliance_check"
+COMPLIANCE_CHECKS_TASK = "forecasts.compliance_checks"
 
 logger = logging.getLogger(__name__)
 
@@ -184,58 +188,125 @@ def report_cursors_dispatch(*, now: datetime) -> list[int]:
     return list(report_cursors_due(closed_by=now - _report_delay()).values_list("id", flat=True))
 
 
-@transaction.atomic
 def report_cursor_advance(*, cursor_id: int, now: datetime) -> list[Message]:
-    """Report every closed period of one cursor not yet reported, oldest first, at most
-    ``MEASUREMENT_CATCHUP_PERIODS`` of them (older ones are dropped). The cursor row stays locked
-    until the messages are written, and a worker that finds it locked leaves it: each period is
-    reported once per audience however many workers run."""
-    cursor = (
-        ReportCursor.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("group")
-        .filter(id=cursor_id)
-        .first()
-    )
-    if cursor is None:
+    """``report_cursors_advance`` for one cursor."""
+    return report_cursors_advance(cursor_ids=[cursor_id], now=now)
+
+
+@transaction.atomic
+def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Message]:
+    """Report every closed period of the given cursors not yet reported, oldest first, at most
+    ``MEASUREMENT_CATCHUP_PERIODS`` per cursor (older ones are dropped and noted on the cursor).
+
+    One statement claims the cursors still due (``FOR UPDATE SKIP LOCKED``: a cursor another
+    worker holds, or that was advanced since it was queued, is left alone, so each period is
+    reported once per audience however many workers run); one aggregation query measures every
+    asset of every period; one INSERT writes the outbox rows and one UPDATE advances the cursors;
+    after commit the rows are published in batches, and the compliance checks of the provider
+    reports in one task. Returns the messages written, oldest period first per cursor."""
+    due = report_cursors_due(closed_by=now - _report_delay()).filter(id__in=cursor_ids)
+    cursors = list(due.select_related("group").only(*REPORT_CURSOR_FIELDS))
+    if not cursors:
         return []
-    group = cursor.group
-    partner = audience_partner(group, cursor.audience)
-    period = audience_period(group, cursor.audience)
-    if not (group.enabled and partner is not None and partner.enabled and period):
-        return []
-    step = period_delta(period)
+    groups = {cursor.group_id: cursor.group for cursor in cursors}
+    partners = report_partners(groups=groups.values())
+    assets = report_assets_of(groups=groups)
     limit = max(1, settings.MEASUREMENT_CATCHUP_PERIODS)
-    windows = period_windows_closed(period=period, after=cursor.last_period_end, now=now - _report_delay(), limit=limit)
-    cursor.period = period
-    if not windows:
-        cursor.next_due_at = align_up(cursor.last_period_end, step) + step
-        cursor.save(update_fields=["period", "next_due_at", "modified"])
-        return []
-    dropped = (windows[0][0] - align_up(cursor.last_period_end, step)) // step
-    messages, outcome, detail = [], ReportOutcome.NO_DATA, ""
-    for start, end in windows:
-        report = report_build(group=group, audience=cursor.audience, partner=partner, start=start, end=end)
-        message = _report_enqueue(group=group, partner=partner, report=report)
-        if message is not None:
-            messages.append(message)
-            cursor.last_message = message
-        if message is not None:
-            outcome = ReportOutcome.QUEUED
-        else:
-            outcome = ReportOutcome.NO_DATA if report.no_data else ReportOutcome.SKIPPED
-        detail = report.detail
-        if cursor.audience == Audience.CAPACITY_PROVIDER:
-            _compliance_check_queue(group=group, start=start, end=end, energy_wh=report.energy_wh)
+    plans, jobs = [], []
+    for cursor in cursors:
+        group = cursor.group
+        partner = partners.get(audience_partner_id(group, cursor.audience))
+        period = audience_period(group, cursor.audience)
+        if partner is None or not period:
+            continue
+        cursor.period = period
+        windows = period_windows_closed(
+            period=period, after=cursor.last_period_end, now=now - _report_delay(), limit=limit
+        )
+        plans.append((cursor, partner, windows))
+        jobs += [
+            ReportJob(group, cursor.audience, partner, assets.get((group.id, cursor.audience), []), start, end)
+            for start, end in windows
+        ]
+    reports = iter(reports_build(jobs))
+    messages, sources, checks, dropped = [], [], [], 0
+    for cursor, partner, windows in plans:
+        step = period_delta(cursor.period)
+        if not windows:
+            cursor.next_due_at = align_up(cursor.last_period_end, step) + step
+            continue
+        outcome, detail = ReportOutcome.NO_DATA, ""
+        for start, end in windows:
+            report = next(reports)
+            if report.body is not None:
+                messages.append(
+                    outbox_message(
+                        partner=partner,
+                        message_type=report.message_type,
+                        body=report.body,
+                        group=cursor.group,
+                    )
+                )
+                sources.append(cursor)
+                outcome = ReportOutcome.QUEUED
+            else:
+                outcome = ReportOutcome.NO_DATA if report.no_data else ReportOutcome.SKIPPED
+            detail = report.detail
+            if cursor.audience == Audience.CAPACITY_PROVIDER and report.energy_wh is not None:
+                hours = (end - start).total_seconds() / 3600
+                checks.append([cursor.group_id, start.isoformat(), end.isoformat(), report.energy_wh / 1000 / hours])
+        skipped = (windows[0][0] - align_up(cursor.last_period_end, step)) // step
+        if skipped:
+            dropped += 1
+            detail = f"{skipped} older period(s) dropped. {detail}"
+        cursor.last_period_end = windows[-1][1]
+        cursor.next_due_at = cursor.last_period_end + step
+        cursor.last_outcome = outcome
+        cursor.last_detail = detail[:255]
+        cursor.last_attempt_at = now
+    created = outbox_enqueue_many(messages) if messages else []
+    for cursor, message in zip(sources, created, strict=True):
+        cursor.last_message_id = message.id
+    _cursors_save([cursor for cursor, _, _ in plans], now=now)
     if dropped:
-        logger.warning("Group %s to %s: %s periods dropped (beyond catch-up)", group.id, cursor.audience, dropped)
-        detail = f"{dropped} older period(s) dropped. {detail}"
-    cursor.last_period_end = windows[-1][1]
-    cursor.next_due_at = cursor.last_period_end + step
-    cursor.last_outcome = outcome
-    cursor.last_detail = detail[:255]
-    cursor.last_attempt_at = now
-    cursor.save()
-    return messages
+        logger.warning("%s report cursor(s) dropped periods beyond catch-up (see each cursor's detail)", dropped)
+    _compliance_checks_queue(checks)
+    return created
+
+
+_CURSORS_SAVE_SQL = """
+WITH v (id, period, last_period_end, next_due_at, last_outcome, last_detail, last_attempt_at, last_message_id)
+AS ({rows})
+UPDATE measurements_reportcursor SET
+    period = v.period, last_period_end = v.last_period_end, next_due_at = v.next_due_at,
+    last_outcome = v.last_outcome, last_detail = v.last_detail, last_attempt_at = v.last_attempt_at,
+    last_message_id = v.last_message_id, modified = %s
+FROM v WHERE measurements_reportcursor.id = v.id
+"""
+_CURSOR_COLUMNS = [("id", "BIGINT"), ("period", "TEXT"), ("last_period_end", "TIMESTAMP WITH TIME ZONE")]
+_CURSOR_COLUMNS += [("next_due_at", "TIMESTAMP WITH TIME ZONE"), ("last_outcome", "TEXT"), ("last_detail", "TEXT")]
+_CURSOR_COLUMNS += [("last_attempt_at", "TIMESTAMP WITH TIME ZONE"), ("last_message_id", "BIGINT")]
+
+
+def _cursors_save(cursors: list[ReportCursor], *, now: datetime) -> None:
+    """Advance the cursors in one UPDATE (a bookkeeping change: no history)."""
+    if not cursors:
+        return
+    rows = [
+        [
+            c.id,
+            c.period,
+            json_time(c.last_period_end),
+            json_time(c.next_due_at),
+            c.last_outcome,
+            c.last_detail,
+            json_time(c.last_attempt_at),
+            c.last_message_id,
+        ]
+        for c in cursors
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_CURSORS_SAVE_SQL.format(rows=rows_sql(_CURSOR_COLUMNS)), [rows_param(rows), db_time(now)])
 
 
 @transaction.atomic
@@ -264,13 +335,13 @@ def _report_enqueue(*, group, partner, report) -> Message | None:
     return outbox_enqueue(partner=partner, message_type=report.message_type, body=report.body, group=group)
 
 
-def _compliance_check_queue(*, group, start: datetime, end: datetime, energy_wh: float | None) -> None:
-    """Hand the period's average power to the compliance check (the forecasts app's
-    ``forecasts.compliance_check`` task, published by name: the two apps do not import each other)."""
-    if energy_wh is None:
-        return
-    measured_kw = energy_wh / 1000 / ((end - start).total_seconds() / 3600)
-    args = (group.id, start.isoformat(), end.isoformat(), measured_kw)
-    transaction.on_commit(
-        lambda: task_publish(COMPLIANCE_CHECK_TASK, args=args, fallback="The period is not checked for compliance.")
-    )
+def _compliance_checks_queue(checks: list[list]) -> None:
+    """Hand the provider reports' average power to the compliance check, one task for the batch
+    (``forecasts.compliance_checks``, published by name: the two apps do not import each other),
+    each item [group id, period start, period end, measured kW]."""
+    if checks:
+        transaction.on_commit(
+            lambda: task_publish(
+                COMPLIANCE_CHECKS_TASK, args=(checks,), fallback="These periods are not checked for compliance."
+            )
+        )

@@ -3,29 +3,49 @@
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from oscp_platform.broker import task_publish
+
 from . import services
+
+REPORTS_RUN_TASK = "measurements.reports_run"
 
 
 def reports_queue(*, now: datetime) -> list[int]:
-    """Claim the report cursors whose period has closed and queue one report task each on commit."""
+    """Find the report cursors whose period has closed and queue their reports on commit, one
+    task per ``MEASUREMENT_REPORT_BATCH`` cursors."""
+    size = settings.MEASUREMENT_REPORT_BATCH
     with transaction.atomic():
         due = services.report_cursors_dispatch(now=now)
-        transaction.on_commit(lambda: [report_cursor_run.delay(cursor_id) for cursor_id in due])
+        batches = [due[start : start + size] for start in range(0, len(due), size)]
+        transaction.on_commit(
+            lambda: [
+                task_publish(REPORTS_RUN_TASK, args=(batch,), fallback="The next dispatch queues them again.")
+                for batch in batches
+            ]
+        )
     return due
 
 
 @shared_task(name="measurements.reports_dispatch")
 def reports_dispatch() -> int:
-    """Queue a report task for every group and audience whose period has closed."""
+    """Queue the reports of every group and audience whose period has closed."""
     return len(reports_queue(now=timezone.now()))
+
+
+@shared_task(name=REPORTS_RUN_TASK)
+def reports_run(cursor_ids: list[int]) -> int:
+    """Report the closed periods of a batch of cursors (one transaction); returns the messages written."""
+    return len(services.report_cursors_advance(cursor_ids=cursor_ids, now=timezone.now()))
 
 
 @shared_task(name="measurements.report_cursor_run")
 def report_cursor_run(cursor_id: int) -> None:
-    services.report_cursor_advance(cursor_id=cursor_id, now=timezone.now())
+    """One cursor (tasks queued before reports ran in batches)."""
+    services.report_cursors_advance(cursor_ids=[cursor_id], now=timezone.now())
 
 
 @shared_task(name="measurements.readings_prune")

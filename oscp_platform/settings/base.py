@@ -208,6 +208,8 @@ GROUP_MODE_CHECK_BATCH = env.int("GROUP_MODE_CHECK_BATCH", default=50)
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
 # Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.
 MEASUREMENT_CATCHUP_PERIODS = env.int("MEASUREMENT_CATCHUP_PERIODS", default=4)
+# Report cursors one task reports together (one aggregation query, one transaction).
+MEASUREMENT_REPORT_BATCH = env.int("MEASUREMENT_REPORT_BATCH", default=1000)
 # A period is reported this long after it closes, so readings at its end have arrived.
 MEASUREMENT_REPORT_DELAY_SECONDS = env.int("MEASUREMENT_REPORT_DELAY_SECONDS", default=30)
 # Energy counters are read at a period's edges by interpolating between the nearest readings

@@ -8,6 +8,7 @@ import pytest
 from connections.models import Message
 from forecasts.compliance import compliance_check
 from forecasts.models import AdjustmentRequest, ComplianceError
+from forecasts.tasks import compliance_checks
 from tests.forecasts.conftest import T0, blocks
 from tests.forecasts.factories import ForecastFactory
 
@@ -169,3 +170,11 @@ def test_measurement_reports_task_records_a_breach(group, receive):
     task(group.id, T0.isoformat(), (T0 + Q).isoformat(), 12.0)
     breach = ComplianceError.objects.get()
     assert (breach.measured_kw, breach.limit_kw, breach.period_start) == (12, 10, T0)
+
+
+def test_measurement_reports_hand_a_batch_of_periods_to_one_task(group, receive):
+    receive(group, "CONSUMPTION", blocks(capacity=10), request_id="cp-9")
+    period = [T0.isoformat(), (T0 + Q).isoformat()]
+    compliance_checks([[group.id, *period, 9.0], [group.id + 1000, *period, 50.0], [group.id, *period, 12.5]])
+    breach = ComplianceError.objects.get()
+    assert (breach.group, breach.measured_kw, breach.limit_kw) == (group, Decimal("12.5"), 10)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from connections.choices import MeasurementMessage
 from connections.models import Message
@@ -13,7 +14,12 @@ from groups.choices import Audience, MeasurementPeriod, Phase
 from measurements import tasks
 from measurements.choices import ReportOutcome
 from measurements.models import ReportCursor
-from measurements.services import report_cursor_advance, report_cursors_dispatch, report_cursors_ensure
+from measurements.services import (
+    report_cursor_advance,
+    report_cursors_advance,
+    report_cursors_dispatch,
+    report_cursors_ensure,
+)
 from tests.connections.factories import CapacityOptimizerFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
 from tests.measurements.factories import ReportCursorFactory
@@ -222,11 +228,9 @@ def test_each_audience_gets_its_own_assets_and_period(add_reading):
 
 @pytest.mark.django_db
 def test_dispatcher_queues_only_closed_periods_of_enabled_groups(
-    settings, monkeypatch, django_capture_on_commit_callbacks
+    settings, published, django_capture_on_commit_callbacks
 ):
     settings.MEASUREMENT_REPORT_DELAY_SECONDS = 30
-    queued = []
-    monkeypatch.setattr(tasks.report_cursor_run, "delay", queued.append)
     live = CapacityGroupFactory()
     CapacityGroupFactory(enabled=False)
     CapacityGroupFactory(capacity_provider__enabled=False)
@@ -241,7 +245,7 @@ def test_dispatcher_queues_only_closed_periods_of_enabled_groups(
         due = tasks.reports_queue(now=END + 30 * timedelta(seconds=1))
 
     assert due == [live_cursor.id]
-    assert queued == [live_cursor.id]
+    assert [call.args for call in published if call.name == "measurements.reports_run"] == [([live_cursor.id],)]
 
 
 @pytest.mark.django_db
@@ -269,8 +273,8 @@ def test_capacity_provider_reports_feed_the_compliance_check(
     with django_capture_on_commit_callbacks(execute=True):
         report_cursor_advance(cursor_id=cursor_for(group).id, now=END)
 
-    checks = [call.args for call in published if call.name == "forecasts.compliance_check"]
-    assert checks == [(group.id, T0.isoformat(), END.isoformat(), pytest.approx(6.0))]
+    checks = [call.args for call in published if call.name == "forecasts.compliance_checks"]
+    assert checks == [([[group.id, T0.isoformat(), END.isoformat(), pytest.approx(6.0)]],)]
 
 
 @pytest.mark.postgres
@@ -370,3 +374,100 @@ def test_empty_measurement_lists_are_sent_only_where_the_partner_wants_them():
     AssetFactory(group=wants_empty)
     [message] = report_cursor_advance(cursor_id=cursor_for(wants_empty).id, now=END)
     assert message.body == {"group_id": "empty", "measurements": []}
+
+
+def _fleet(add_reading, count):
+    """``count`` groups of several kinds (group and asset messages, a combined site Maximum, a
+    five-minute period) with their provider cursors, two fifteen-minute periods behind."""
+    cursors = []
+    for n in range(count):
+        kind = n % 4
+        group = CapacityGroupFactory(
+            identifier=f"site-{n}",
+            capacity_provider__measurement_message="asset" if kind in (1, 2) else "group",
+            combined_asset_id="SITE" if kind == 2 else "",
+            capacity_provider_measurement_period=MeasurementPeriod.FIVE_MINUTE if kind == 3 else "FifteenMinute",
+        )
+        for _ in range(2):
+            asset = AssetFactory(
+                group=group,
+                instantaneous={"propertyNames": ["watts"], "unit": "W", "statisticType": "Maximum"},
+            )
+            charge(add_reading, asset, minutes=range(-1, 31))
+        if kind == 3:
+            cursors.append(cursor_for(group, period=MeasurementPeriod.FIVE_MINUTE))
+        else:
+            cursors.append(cursor_for(group))
+    return cursors
+
+
+@pytest.mark.django_db
+def test_a_batch_of_cursors_costs_the_same_few_queries_however_many_groups(add_reading, django_assert_num_queries):
+    small, large = _fleet(add_reading, 4), _fleet(add_reading, 12)
+    now = T0 + 30 * M
+
+    with CaptureQueriesContext(connection) as first:
+        report_cursors_advance(cursor_ids=[c.id for c in small], now=now)
+    with django_assert_num_queries(len(first)):
+        messages = report_cursors_advance(cursor_ids=[c.id for c in large], now=now)
+
+    assert len(first) <= 12
+    # Fifteen-minute groups: 2 periods each; five-minute groups: the last 4 of 6 (catch-up limit).
+    assert len(messages) == 9 * 2 + 3 * 4
+    by_group = {}
+    for message in messages:
+        by_group.setdefault(message.group_id, []).append(message)
+    for cursor in large:
+        cursor.refresh_from_db()
+        assert cursor.last_period_end == now
+        assert cursor.last_message == by_group[cursor.group_id][-1]
+        assert cursor.last_outcome == ReportOutcome.QUEUED
+        assert cursor.last_detail.startswith("2 older period(s) dropped") == (cursor.period == "FiveMinute")
+    site = next(m for m in messages if m.body["group_id"] == "site-6")  # combined: the site's Maximum
+    assert site.body["measurements"][0]["instantaneous_measurement"]["value"] == 1200.0
+    assert site.body["measurements"][0]["energy_measurement"]["value"] == 300.0
+
+
+@pytest.mark.django_db
+def test_the_dispatcher_publishes_one_task_per_batch_of_cursors(
+    settings, published, django_capture_on_commit_callbacks
+):
+    settings.MEASUREMENT_REPORT_BATCH = 2
+    cursors = [cursor_for(CapacityGroupFactory()) for _ in range(5)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        due = tasks.reports_queue(now=END)
+
+    batches = [call.args[0] for call in published if call.name == "measurements.reports_run"]
+    assert sorted(due) == sorted(c.id for c in cursors)
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert sorted(i for batch in batches for i in batch) == sorted(due)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_batches_on_concurrent_workers_send_each_period_once():
+    now = T0 + 2 * 15 * M
+    cursors = [cursor_for(CapacityGroupFactory(report_zero_when_no_data=True)) for _ in range(6)]
+    for cursor in cursors:
+        AssetFactory(group=cursor.group)
+    ids = [c.id for c in cursors]
+    barrier, results = threading.Barrier(3), []
+
+    def worker(batch):
+        try:
+            barrier.wait()
+            results.append(len(report_cursors_advance(cursor_ids=batch, now=now)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(batch,)) for batch in (ids[:4], ids[2:], ids[::-1])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(results) == 6 * 2
+    for cursor in cursors:
+        ends = [m.body["measurements"][0]["measure_time"] for m in sent(cursor.group)]
+        assert ends == ["2026-11-21T10:15:00Z", "2026-11-21T10:30:00Z"]

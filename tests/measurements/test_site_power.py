@@ -4,12 +4,15 @@ from dataclasses import astuple
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from measurements import power
 from measurements.aggregation import AssetSpec
 from measurements.power import site_statistic
 from measurements.services import report_cursor_advance
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.measurements import oracle
 from tests.measurements.factories import ReportCursorFactory
 
 from .conftest import T0
@@ -124,11 +127,20 @@ def test_average_and_mixed_statistics_add_up_per_asset(staggered, statistics, ex
 
 
 @pytest.mark.django_db
-@pytest.mark.postgres
-def test_sql_and_python_agree(staggered):
+def test_sql_matches_the_python_oracle_for_several_sites_in_one_query(staggered, add_reading):
     _, a, b = staggered
-    scaled = [(AssetSpec.of(a), 1.0), (AssetSpec.of(b), 0.001)]
-    lo = T0 - timedelta(minutes=5)
-    in_sql = astuple(power._site_sql(scaled, lo, T0, END))
-    assert in_sql == pytest.approx(astuple(power._site_python(scaled, lo, T0, END)))
-    assert in_sql[0] == 5  # the same five instants
+    c = _asset(CapacityGroupFactory(), source_id="meter/c")
+    c.instantaneous["propertyNames"] = ["watts", "watts_b"]
+    for seconds, watts in [(-100, 10), (15, 20), (50, 70)]:
+        add_reading(c, T0 + seconds * S, i={"watts": watts, "watts_b": 1})
+    sites = [[(AssetSpec.of(a), 1.0), (AssetSpec.of(b), 0.001)], [(AssetSpec.of(c), 2.0)], [(AssetSpec.of(b), 1.0)]]
+    tolerance = timedelta(minutes=5)
+
+    with CaptureQueriesContext(connection) as queries:
+        in_sql = power.sites_summary(sites=[(s, T0, END) for s in sites], tolerance=tolerance)
+
+    assert len(queries) == 1
+    for index, scaled in enumerate(sites):
+        expected = oracle.site_python(scaled, T0 - tolerance, T0, END)
+        assert astuple(in_sql[index]) == pytest.approx(astuple(expected))
+    assert in_sql[0].count == 5  # the same five instants
