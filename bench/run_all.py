@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["inbound_forecast.py", "forecast_to_envelope.py", "measurements.py", "heartbeats.py"]
+BENCHES = ["forecasts.py", "measurements.py", "heartbeats.py"]
 
 
 def main() -> int:

@@ -125,6 +125,8 @@ def block_parse(item, *, partner=None, deviations: list[str] | None = None, time
     """One block as plain values (``capacity`` Decimal, ``phase``, ``unit``, ``start_time`` and
     ``end_time`` in UTC); ``serializers.ValidationError`` naming each bad field. ``times`` caches
     parsed times across the blocks of one message (a block starts where the previous one ended)."""
+    if item is None:
+        raise serializers.ValidationError([str(serializers.Field.default_error_messages["null"])])
     if not isinstance(item, dict):
         message = str(serializers.Serializer.default_error_messages["invalid"]).format(datatype=type(item).__name__)
         raise serializers.ValidationError({"non_field_errors": [message]})
