@@ -78,10 +78,13 @@ PROVIDER_STATE_FIELDS = (
 
 
 def _db_time(value):
-    """A time from a written-out query's extra column (SQLite hands those back as text)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return timezone.make_aware(parse_datetime(value), UTC)
+    """A time from a written-out query's extra column: SQLite hands those back zone-less (in UTC),
+    or as text."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 def _state_lock(*, group: CapacityGroup, skip_locked: bool = False) -> EnvelopeState | None:
