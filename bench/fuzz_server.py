@@ -25,7 +25,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psycopg  # noqa: E402
-from inbound_forecast import GUNICORN, PYTHON, ROOT, dotenv_value, free_port  # noqa: E402
+from common import GUNICORN, PYTHON, ROOT, dotenv_value, free_port  # noqa: E402
 
 DB_NAME = "oscp_fuzz"
 

@@ -4,6 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from connections.choices import ConnectionState
@@ -137,26 +138,62 @@ def envelope_pieces(*, group: CapacityGroup, start: datetime, end: datetime) -> 
     return result
 
 
-def _gap_bounds(*, group: CapacityGroup, quantity: str, at: datetime) -> tuple[datetime | None, datetime | None]:
-    rows = Envelope.objects.filter(group=group, quantity=quantity)
-    before = rows.filter(end__lte=at).order_by("-end").values_list("end", flat=True).first()
-    after = rows.filter(start__gt=at).order_by("start").values_list("start", flat=True).first()
-    return before, after
+# The rows in force at a time and, per limit quantity, the rows either side of it (the last to
+# end before it, the first to start after it: where a gap lies when nothing is in force), in one
+# statement of index probes. Written out: the ORM cannot slice the parts of a union on SQLite,
+# and building the query costs it several times the query itself.
+_IN_FORCE = """
+SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND start <= %(at)s AND "end" > %(at)s
+UNION ALL
+SELECT * FROM (
+    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(import)s AND "end" <= %(at)s
+    ORDER BY "end" DESC LIMIT 1
+) AS import_before
+UNION ALL
+SELECT * FROM (
+    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(import)s AND "end" > %(at)s
+    AND start > %(at)s ORDER BY start LIMIT 1
+) AS import_after
+UNION ALL
+SELECT * FROM (
+    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(export)s AND "end" <= %(at)s
+    ORDER BY "end" DESC LIMIT 1
+) AS export_before
+UNION ALL
+SELECT * FROM (
+    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(export)s AND "end" > %(at)s
+    AND start > %(at)s ORDER BY start LIMIT 1
+) AS export_after
+"""
 
 
 def envelope_in_force(*, group: CapacityGroup, at: datetime) -> dict:
     """The envelope in force for ``group`` at ``at``: the import and export limits (per phase
-    where they are per phase), each with its reason and source; the optimum where one is known."""
+    where they are per phase), each with its reason and source; the optimum where one is known.
+    Where no row covers ``at``, the fallback applies over the gap between the rows either side."""
+    params = {
+        "group": group.pk,
+        "at": connection.ops.adapt_datetimefield_value(at),
+        "import": Quantity.IMPORT.value,
+        "export": Quantity.EXPORT.value,
+    }
     in_force = {q: [] for q in Quantity.values}
-    for row in Envelope.objects.filter(group=group, start__lte=at, end__gt=at).order_by("phase"):
-        in_force[row.quantity].append(_piece_of(row))
+    before: dict[str, datetime] = {}
+    after: dict[str, datetime] = {}
+    for row in Envelope.objects.raw(_IN_FORCE, params):
+        if row.start <= at < row.end:
+            in_force[row.quantity].append(_piece_of(row))
+        elif row.end <= at:
+            before[row.quantity] = row.end
+        else:
+            after[row.quantity] = row.start
     for quantity in (Quantity.IMPORT, Quantity.EXPORT):
+        in_force[quantity].sort(key=lambda piece: piece.phase)
         if not in_force[quantity]:
             value, reason, rule = fallback_limit(group=group, quantity=quantity)
-            start, end = _gap_bounds(group=group, quantity=quantity, at=at)
-            in_force[quantity] = gap_pieces(
-                [], start=start or at, end=end or FOREVER, value=value, reason=reason, rule=rule
-            )
+            start, end = before.get(quantity, at), after.get(quantity, FOREVER)
+            in_force[quantity] = gap_pieces([], start=start, end=end, value=value, reason=reason, rule=rule)
+    in_force[Quantity.OPTIMUM].sort(key=lambda piece: piece.phase)
     limits = in_force[Quantity.IMPORT] + in_force[Quantity.EXPORT]
     start = max(p.start for p in limits)
     end = min(p.end for p in limits)

@@ -6,17 +6,18 @@ import hmac
 import json
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
-from oscp_platform.bulk import rows_insert
+from oscp_platform.bulk import insert_columns, rows_insert, rows_sql
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Source, schedule_pieces
@@ -44,14 +45,75 @@ from .selectors import (
 ENVELOPE_CHANGED = "envelope_changed"
 
 
+# The group's envelope state locked, with what a writer judges under the lock: the group's mode,
+# its provider's connection (read again: a handshake may have committed since the request read
+# it) and whether anyone subscribes to changes or awaits an answer. One statement, written out:
+# the ORM spends several times the query itself building it.
+_STATE_LOCK = """
+SELECT s.*,
+       g.mode AS group_mode, g.mode_since AS group_mode_since, g.mode_reason AS group_mode_reason,
+       g.capacity_provider_id AS provider_id,
+       p.name AS provider_name, p.connection_state AS provider_connection_state,
+       p.connection_state_changed_at AS provider_connection_state_changed_at,
+       p.offline_mode_at AS provider_offline_mode_at, p.handshake_completed_at AS provider_handshake_completed_at,
+       EXISTS (
+           SELECT 1 FROM forecasts_envelopesubscription e WHERE e.group_id = s.group_id AND e.enabled
+       ) AS subscribed,
+       EXISTS (
+           SELECT 1 FROM forecasts_adjustmentrequest a WHERE a.group_id = s.group_id AND a.status = %s
+       ) AS awaiting
+FROM forecasts_envelopestate s
+JOIN groups_capacitygroup g ON g.id = s.group_id
+JOIN connections_partner p ON p.id = g.capacity_provider_id
+WHERE s.group_id = %s
+"""
+_PROVIDER = CapacityGroup._meta.get_field("capacity_provider")
+PROVIDER_STATE_FIELDS = (
+    "name",
+    "connection_state",
+    "connection_state_changed_at",
+    "offline_mode_at",
+    "handshake_completed_at",
+)
+
+
+def _db_time(value):
+    """A time from a written-out query's extra column: SQLite hands those back zone-less (in UTC),
+    or as text."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+
+
 def _state_lock(*, group: CapacityGroup, skip_locked: bool = False) -> EnvelopeState | None:
-    """Lock the group's envelope state row (one writer per group at a time). The group's mode and
-    its provider are read again under the lock: a writer that read them just before another
-    committed must not record a mode change twice, nor judge on a provider that has recovered."""
-    EnvelopeState.objects.get_or_create(group=group)
-    state = EnvelopeState.objects.select_for_update(skip_locked=skip_locked).filter(group=group).first()
-    if state is not None:
-        group.refresh_from_db(fields=["capacity_provider", "mode", "mode_since", "mode_reason"])
+    """Lock the group's envelope state row (one writer per group at a time), creating it when
+    missing; None when ``skip_locked`` and another writer holds it. The group's mode and its
+    provider's connection are read again under the lock, in the same statement: a writer that
+    read them just before another committed must not record a mode change twice, nor judge on a
+    provider that has recovered. ``subscribed`` and ``awaiting`` on the state tell whether the
+    group has webhook subscribers and adjustment requests awaiting an answer."""
+    sql = _STATE_LOCK
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE OF s SKIP LOCKED" if skip_locked else " FOR UPDATE OF s"
+    params = [AdjustmentStatus.AWAITING.value, group.pk]
+    state = next(iter(EnvelopeState.objects.raw(sql, params)), None)
+    if state is None:
+        EnvelopeState.objects.bulk_create([EnvelopeState(group=group)], ignore_conflicts=True)
+        state = next(iter(EnvelopeState.objects.raw(sql, params)), None)
+    if state is None:
+        return None
+    group.mode, group.mode_reason = state.group_mode, state.group_mode_reason
+    group.mode_since = _db_time(state.group_mode_since)
+    if group.capacity_provider_id == state.provider_id and _PROVIDER.is_cached(group):
+        provider = group.capacity_provider
+        for name in PROVIDER_STATE_FIELDS:
+            value = getattr(state, f"provider_{name}")
+            setattr(provider, name, _db_time(value) if name.endswith("_at") else value)
+    else:
+        group.capacity_provider_id = state.provider_id  # another provider: read when used
+    state.group = group
     return state
 
 
@@ -109,51 +171,80 @@ def envelopes_rebuild(
         stop_on_all_zero=quantity == Quantity.IMPORT,
     )
 
-    overlapping = list(Envelope.objects.filter(group=group, quantity=quantity, end__gt=start, start__lt=end))
-    keep = []
-    for row in overlapping:
-        for part_start, part_end in ((row.start, start), (end, row.end)):
-            if part_start < part_end:
-                keep.append(
-                    Envelope(
-                        group=group,
-                        microgrid_id=row.microgrid_id,
-                        node_id=row.node_id,
-                        quantity=quantity,
-                        phase=row.phase,
-                        unit=row.unit,
-                        value=row.value,
-                        start=part_start,
-                        end=part_end,
-                        reason=row.reason,
-                        forecast_id=row.forecast_id,
-                        rule=row.rule,
-                    )
-                )
-    if overlapping:
-        Envelope.objects.filter(id__in=[row.id for row in overlapping]).delete()
-    rows_insert(
-        Envelope,
-        keep
-        + [
-            Envelope(
-                group=group,
-                microgrid_id=group.microgrid_id,
-                node_id=group.node_id,
-                quantity=quantity,
-                phase=piece.phase,
-                unit=piece.unit,
-                value=piece.value,
-                start=piece.start,
-                end=piece.end,
-                reason=piece.reason,
-                forecast_id=piece.source_id,
-                rule=piece.rule,
-            )
-            for piece in pieces
-        ],
-    )
+    _envelopes_replace(group=group, quantity=quantity, start=start, end=end, pieces=pieces)
     return len(pieces)
+
+
+ENVELOPE_FIELDS = [
+    "group_id",
+    "microgrid_id",
+    "node_id",
+    "quantity",
+    "phase",
+    "unit",
+    "value",
+    "start",
+    "end",
+    "reason",
+    "forecast_id",
+    "rule",
+]
+_REPLACE_SQL = """
+WITH gone AS (
+    DELETE FROM forecasts_envelope
+    WHERE group_id = %(group)s AND quantity = %(quantity)s AND "end" > %(start)s AND start < %(end)s
+    RETURNING group_id, microgrid_id, node_id, quantity, phase, unit, value, start, "end", reason, forecast_id, rule
+)
+{insert}
+SELECT group_id, microgrid_id, node_id, quantity, phase, unit, value,
+       start, %(start)s::timestamptz, reason, forecast_id, rule
+FROM gone WHERE start < %(start)s
+UNION ALL
+SELECT group_id, microgrid_id, node_id, quantity, phase, unit, value,
+       %(end)s::timestamptz, "end", reason, forecast_id, rule
+FROM gone WHERE "end" > %(end)s
+UNION ALL
+{pieces}
+"""
+
+
+def _envelopes_replace(*, group: CapacityGroup, quantity: str, start: datetime, end: datetime, pieces) -> None:
+    """The group's ``quantity`` rows over [start, end) become ``pieces``; rows reaching outside the
+    range keep their parts outside it. On PostgreSQL one statement (delete, trimmed remainders and
+    new pieces together)."""
+    rows = [
+        {
+            "group_id": group.id,
+            "microgrid_id": group.microgrid_id,
+            "node_id": group.node_id,
+            "quantity": quantity,
+            "phase": piece.phase,
+            "unit": piece.unit,
+            "value": piece.value,
+            "start": piece.start,
+            "end": piece.end,
+            "reason": piece.reason,
+            "forecast_id": piece.source_id,
+            "rule": piece.rule,
+        }
+        for piece in pieces
+    ]
+    if connection.vendor == "postgresql":
+        select, data = rows_sql(Envelope, rows, ENVELOPE_FIELDS, placeholder="%(pieces)s")
+        sql = _REPLACE_SQL.format(insert=insert_columns(Envelope, ENVELOPE_FIELDS), pieces=select)
+        params = {"group": group.id, "quantity": quantity, "start": start, "end": end, "pieces": data}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    overlapping = Envelope.objects.filter(group=group, quantity=quantity, end__gt=start, start__lt=end)
+    kept = []
+    for row in overlapping.values(*ENVELOPE_FIELDS):
+        if row["start"] < start:
+            kept.append({**row, "end": start})
+        if row["end"] > end:
+            kept.append({**row, "start": end})
+    overlapping.delete()
+    rows_insert(Envelope, kept + rows)
 
 
 def _offline_schedule_sync(*, group: CapacityGroup, state: EnvelopeState, offline_since: datetime | None) -> None:
@@ -183,7 +274,8 @@ def _announce(*, group: CapacityGroup, state: EnvelopeState, now: datetime) -> d
     if in_force_signature(envelope) != in_force_signature(state.in_force or {}):
         state.in_force, state.in_force_since = envelope, now
         body = {"event": ENVELOPE_CHANGED, "envelope": envelope}
-        for subscription in group.subscriptions.filter(enabled=True):
+        subscriptions = group.subscriptions.filter(enabled=True) if state.subscribed else []
+        for subscription in subscriptions:
             webhook_enqueue(subscription=subscription, group=group, body=body)
     state.checked_at = now
     state.save()
@@ -231,7 +323,7 @@ def group_mode_refresh(*, group_id: int, now: datetime | None = None) -> dict | 
     return _announce(group=group, state=state, now=now)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def forecast_receive(
     *,
     group,
@@ -251,7 +343,11 @@ def forecast_receive(
     forecast's time range, updates the group mode, tells webhook subscribers when the envelope in
     force changed, answers pending adjustment requests and is forwarded to the group's optimizer
     with the same request id. An adjustment from the optimizer is relayed to the provider; one
-    from anyone else is only stored. ``received_at`` is taken as the newest of its kind."""
+    from anyone else is only stored. ``received_at`` is taken as the newest of its kind.
+
+    Everything happens in the caller's transaction (no savepoint: a failure rolls it all back).
+    Statements for a provider's update: the forecast, its blocks, the state lock, the envelope
+    over the forecast's range, the envelope in force, the state."""
     forecast = Forecast.objects.create(
         group=group,
         sender=sender,
@@ -263,21 +359,23 @@ def forecast_receive(
         received_at=received_at,
         all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
     )
-    rows_insert(ForecastBlock, [ForecastBlock(forecast=forecast, **block) for block in blocks])
+    rows_insert(ForecastBlock, [{"forecast_id": forecast.id, **_block_fields(block)} for block in blocks])
     FORECASTS_RECEIVED.labels(forecast_type, message_type).inc()
 
     sender_id = getattr(sender, "id", None)
-    optimizer = group.capacity_optimizer
+    optimizer = group.capacity_optimizer if group.capacity_optimizer_id else None
     from_optimizer = optimizer is not None and sender_id == optimizer.id
-    # Forwarded and relayed unchanged in content, in our strict wire form (UTC, ``Z``).
-    body = forecast_body(group_id=group.identifier, forecast_type=forecast_type, blocks=blocks)
+
+    def body() -> dict:  # forwarded and relayed unchanged in content, in our strict wire form (UTC, ``Z``)
+        return forecast_body(group_id=group.identifier, forecast_type=forecast_type, blocks=blocks)
 
     if message_type == ForecastMessage.ADJUST:
         if from_optimizer:
-            adjustment_relay(group=group, optimizer=optimizer, forecast=forecast, body=body)
+            adjustment_relay(group=group, optimizer=optimizer, forecast=forecast, body=body())
         return forecast
 
     from_provider = sender_id is None or sender_id == group.capacity_provider_id
+    state = None
     if from_provider or forecast_type == ForecastType.OPTIMUM:
         state = _state_lock(group=group)
         now = timezone.now()
@@ -302,12 +400,16 @@ def forecast_receive(
             )
         _announce(group=group, state=state, now=now)
 
-    if from_provider and sender_id is not None:
+    if from_provider and sender_id is not None and (state is None or state.awaiting):
         adjustments_answer(group=group, forecast=forecast)
 
     if optimizer is not None and optimizer.enabled and not from_optimizer:
-        outbox_enqueue(partner=optimizer, message_type=message_type, body=body, request_id=request_id, group=group)
+        outbox_enqueue(partner=optimizer, message_type=message_type, body=body(), request_id=request_id, group=group)
     return forecast
+
+
+def _block_fields(block: dict) -> dict:
+    return {name: block[name] for name in ("capacity", "phase", "unit", "start_time", "end_time")}
 
 
 def adjustments_answer(*, group: CapacityGroup, forecast: Forecast) -> int:

@@ -7,6 +7,7 @@
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -35,10 +36,15 @@ def mask(secret: str | None) -> str:
 
 
 def _fernet() -> MultiFernet:
-    keys = list(settings.FIELD_ENCRYPTION_KEYS)
+    return _fernet_for(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=8)
+def _fernet_for(keys: tuple, secret_key: str) -> MultiFernet:
+    """Built once per key set: every partner loaded decrypts its secrets (a request loads one)."""
     if not keys:
-        derived = hashlib.sha256(("field-encryption:" + settings.SECRET_KEY).encode()).digest()
-        keys = [base64.urlsafe_b64encode(derived).decode()]
+        derived = hashlib.sha256(("field-encryption:" + secret_key).encode()).digest()
+        keys = (base64.urlsafe_b64encode(derived).decode(),)
     return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
 
 

@@ -32,6 +32,7 @@ class OscpError(Exception):
 class Caller:
     partner: Partner
     token: str
+    request_seen: bool | None = None  # already accepted this X-Request-ID (None: not asked)
 
 
 def authorization_split(header: str) -> tuple[str, str] | None:
@@ -50,21 +51,24 @@ def authorization_mask(header: str) -> str:
     return f"{scheme.capitalize()} {mask(token)}"
 
 
-def partner_authenticate(*, authorization: str) -> Caller:
+def partner_authenticate(*, authorization: str, request_id: str = "") -> Caller:
+    """The caller; with ``request_id``, ``request_seen`` tells in the same query whether the
+    partner already had a message with that X-Request-ID accepted (tokens we issued)."""
     if not authorization.strip():
         raise OscpError(401, "Authorization header missing: send 'Authorization: Token <token>'.")
     split = authorization_split(authorization)
     if split is None:
         raise OscpError(401, "Authorization header must be 'Token <token>' or 'Bearer <token>'.")
     scheme, token = split
-    partner = partner_for_token(token=token)
+    partner = partner_for_token(token=token, request_id=request_id)
+    request_seen = partner.request_seen if partner is not None and request_id else None
     if partner is None and scheme == "bearer":
         partner = _partner_for_access_token(token)
     if partner is None:
         raise OscpError(403, "Token unknown or no longer valid.")
     if not partner.enabled or partner.connection_state == ConnectionState.DISABLED:
         raise OscpError(403, "This partner is disabled.", partner=partner)
-    return Caller(partner=partner, token=token)
+    return Caller(partner=partner, token=token, request_seen=request_seen)
 
 
 def _partner_for_access_token(token: str) -> Partner | None:

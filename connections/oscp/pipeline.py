@@ -202,9 +202,10 @@ class OscpView(APIView):
         return Response(status=204)
 
     def receive(self, request, inbound: Inbound) -> None:
-        caller = partner_authenticate(authorization=request.headers.get("Authorization", ""))
+        request_id = request.headers.get("X-Request-ID", "").strip()
+        caller = partner_authenticate(authorization=request.headers.get("Authorization", ""), request_id=request_id)
         inbound.partner, inbound.token = caller.partner, caller.token
-        inbound.request_id = request.headers.get("X-Request-ID", "").strip()
+        inbound.request_id = request_id
         if not inbound.request_id:
             raise OscpError(400, "X-Request-ID header is required.")
         if len(inbound.request_id) > 128:
@@ -212,7 +213,10 @@ class OscpView(APIView):
             raise OscpError(400, "X-Request-ID must be at most 128 characters.")
         if caller.partner.role not in self.spec.senders:
             raise OscpError(403, f"A {caller.partner.get_role_display()} may not send {self.message_type}.")
-        if inbound_request_seen(partner=caller.partner, request_id=inbound.request_id):
+        seen = caller.request_seen
+        if seen is None:  # an OAuth access token: not asked with the token
+            seen = inbound_request_seen(partner=caller.partner, request_id=inbound.request_id)
+        if seen:
             return self.duplicate(inbound)
         if not self.spec.offline_allowed and partner_is_offline(caller.partner):
             raise OscpError(403, _OFFLINE.format(message=self.message_type, since=_offline_since(caller.partner)))

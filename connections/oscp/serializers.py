@@ -6,7 +6,6 @@ the partner's profile says to read them as UTC, negative capacities, a flat ``re
 """
 
 import math
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -16,7 +15,8 @@ from rest_framework import serializers
 
 from connections.choices import BlockUnit, ForecastType, MeasurementStyle, PhaseIndicator
 from oscp_platform.errors import errors_message as errors_message  # the pipeline's wire.errors_message
-from oscp_platform.parsing import utc
+
+from . import blocks as block_rules
 
 ENERGY_UNITS = ("WH", "KWH")
 ENERGY_DIRECTIONS = ("NET", "IMPORT", "EXPORT")
@@ -24,46 +24,37 @@ ENERGY_TYPES = ("FLEXIBLE", "NONFLEXIBLE", "TOTAL")
 MEASUREMENT_CONFIGURATIONS = ("CONTINUOUS", "INTERMITTENT")
 ASSET_CATEGORIES = ("CHARGING", "CONSUMPTION", "GENERATION", "STORAGE")
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?(?P<zone>[Zz]|[+-]\d{2}:?\d{2})?$",
-)
-_CAPACITY_STEP = Decimal("0.000001")
-_CAPACITY_LIMIT = 10**12
 
-
-def _deviation(field: serializers.Field, text: str) -> None:
-    deviations = field.context.get("deviations")
-    if deviations is not None and text not in deviations:
-        deviations.append(text)
+def _invalid(exc: block_rules.Invalid) -> serializers.ValidationError:
+    return serializers.ValidationError(str(exc), code="invalid")
 
 
 class EnumField(serializers.ChoiceField):
     """A wire enumeration; the error names the accepted values."""
 
-    default_error_messages = {"invalid_choice": '"{input}" is not valid; expected one of {values}.'}
+    default_error_messages = {"invalid_choice": block_rules.CHOICE_INVALID}
 
     def __init__(self, values, **kwargs):
         self.values = tuple(values)
         super().__init__(choices=self.values, **kwargs)
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or data not in self.values:
-            self.fail("invalid_choice", input=data, values=", ".join(self.values))
-        return data
+        try:
+            return block_rules.choice_check(data, self.values)
+        except block_rules.Invalid as exc:
+            raise serializers.ValidationError(str(exc), code="invalid_choice") from None
 
 
 class NumberField(serializers.FloatField):
     """A JSON number: booleans, NaN and infinities are refused."""
 
-    default_error_messages = {"invalid": "Expected a number."}
+    default_error_messages = {"invalid": block_rules.NUMBER_INVALID}
 
     def to_internal_value(self, data):
-        if isinstance(data, bool):
-            self.fail("invalid")
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
-            self.fail("invalid")
-        return value
+        try:
+            return block_rules.number_parse(data)
+        except block_rules.Invalid as exc:
+            raise _invalid(exc) from None
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -71,32 +62,15 @@ class OscpDateTimeField(serializers.Field):
     """RFC 3339 with an explicit offset (``Z`` or ``+08:00``), returned in UTC. A zone-less time
     is refused unless the sending partner's profile says to read it as UTC."""
 
-    default_error_messages = {
-        "invalid": 'Expected an RFC 3339 date-time like "2024-01-01T10:00:00Z", got "{input}".',
-        "naive": '"{input}" has no UTC offset; RFC 3339 needs "Z" or an offset like "+08:00".',
-    }
+    default_error_messages = {"invalid": block_rules.TIME_INVALID, "naive": block_rules.TIME_NAIVE}
 
     def to_internal_value(self, data):
-        match = _RFC3339.match(data) if isinstance(data, str) else None
-        if match is None:
-            self.fail("invalid", input=data)
-        text = data.upper()
-        if match.group("zone") in ("Z", "z"):
-            text = text[:-1] + "+00:00"
         try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            self.fail("invalid", input=data)
-        if value.tzinfo is None:
-            partner = self.context.get("partner")
-            if not (partner and partner.naive_times_as_utc):
-                self.fail("naive", input=data)
-            _deviation(self, "zone-less times read as UTC")
-            value = value.replace(tzinfo=UTC)
-        value = utc(value)
-        if value is None:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
-            self.fail("invalid", input=data)
-        return value
+            return block_rules.time_parse(
+                data, partner=self.context.get("partner"), deviations=self.context.get("deviations")
+            )
+        except block_rules.Invalid as exc:
+            raise _invalid(exc) from None
 
     def to_representation(self, value):
         return wire_time(value)
@@ -148,16 +122,36 @@ class ForecastedBlockSerializer(serializers.Serializer):
     end_time = OscpDateTimeField()
 
     def validate_capacity(self, value):
-        if abs(value) >= _CAPACITY_LIMIT:
-            raise serializers.ValidationError(f"Must be smaller than {_CAPACITY_LIMIT} in magnitude.")
-        if value < 0:
-            _deviation(self, "negative capacity accepted")
-        return Decimal(repr(value)).quantize(_CAPACITY_STEP)
+        try:
+            return block_rules.capacity_check(value, deviations=self.context.get("deviations"))
+        except block_rules.Invalid as exc:
+            raise _invalid(exc) from None
 
     def validate(self, attrs):
         if attrs["end_time"] <= attrs["start_time"]:
-            raise serializers.ValidationError({"end_time": "Must be after start_time."})
+            raise serializers.ValidationError({"end_time": block_rules.END_BEFORE_START})
         return attrs
+
+
+@extend_schema_field(ForecastedBlockSerializer(many=True))
+class ForecastedBlocksField(serializers.Field):
+    """An array of forecasted blocks, checked by ``blocks.blocks_parse`` (the rules and messages
+    of ``ForecastedBlockSerializer``, without a serializer per block)."""
+
+    def __init__(self, *, allow_empty: bool = False, **kwargs):
+        self.allow_empty = allow_empty
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return block_rules.blocks_parse(
+            data,
+            partner=self.context.get("partner"),
+            deviations=self.context.get("deviations"),
+            allow_empty=self.allow_empty,
+        )
+
+    def to_representation(self, value):
+        return wire_dump(value)
 
 
 class ForecastSerializer(serializers.Serializer):
@@ -165,7 +159,7 @@ class ForecastSerializer(serializers.Serializer):
 
     group_id = serializers.CharField(max_length=64, trim_whitespace=False)
     type = EnumField(ForecastType.values)
-    forecasted_blocks = ForecastedBlockSerializer(many=True, allow_empty=False)
+    forecasted_blocks = ForecastedBlocksField()
 
 
 # RequiredBehaviour.measurement_configuration on the wire ↔ the management names kept on a partner.
@@ -226,7 +220,9 @@ class HandshakeSerializer(serializers.Serializer):
         if isinstance(data, dict) and "required_behaviour" not in data:
             flat = {key: data[key] for key in _BEHAVIOUR_FIELDS if key in data}
             if flat:
-                _deviation(self, "required_behaviour fields given flat at the top level")
+                block_rules.deviation_note(
+                    self.context.get("deviations"), "required_behaviour fields given flat at the top level"
+                )
                 data = {"required_behaviour": flat}
             elif self.behaviour_required:
                 raise serializers.ValidationError({"required_behaviour": ["This field is required."]})
@@ -263,7 +259,7 @@ class ComplianceErrorSerializer(serializers.Serializer):
     the forecast named by X-Correlation-ID."""
 
     message = serializers.CharField(max_length=4000)
-    forecasted_blocks = ForecastedBlockSerializer(many=True, required=False)
+    forecasted_blocks = ForecastedBlocksField(allow_empty=True, required=False)
     group_id = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
 
 

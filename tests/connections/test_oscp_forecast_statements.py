@@ -1,0 +1,87 @@
+"""What one capacity forecast costs the database: a fixed number of statements however many blocks
+it carries and however much envelope it replaces. A change that adds a query per block or per
+envelope row, or a query the intake can do without, fails here."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from connections.models import Message
+from forecasts.models import Envelope, Forecast, ForecastBlock
+from forecasts.selectors import envelope_in_force
+from tests.connections.conftest import block
+from tests.groups.factories import CapacityGroupFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+PATH = "update_group_capacity_forecast"
+
+
+def statements(captured) -> list[str]:
+    """The statements run, without the savepoints of the test's own transaction."""
+    return [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+
+
+def day_ahead(group, start: datetime, *, first: float, count: int = 96) -> dict:
+    """A 24-hour forecast in quarter hours; the first block carries ``first`` kW."""
+    blocks = [
+        block(
+            start=(start + timedelta(minutes=15 * i)).isoformat(),
+            end=(start + timedelta(minutes=15 * (i + 1))).isoformat(),
+            capacity=first if i == 0 else 40 + i % 7,
+        )
+        for i in range(count)
+    ]
+    return {"group_id": group.identifier, "type": "CONSUMPTION", "forecasted_blocks": blocks}
+
+
+def now_quarter() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("count", [4, 96])
+def test_a_forecast_costs_eleven_statements_whatever_its_size(oscp, provider, provider_token, count):
+    group = CapacityGroupFactory(owner=provider.owner, capacity_provider=provider)
+    start = now_quarter()
+    assert oscp.post(PATH, day_ahead(group, start, first=30, count=count), token=provider_token).status_code == 204
+
+    # Steady state: the next forecast replaces the envelope the last one built.
+    with CaptureQueriesContext(connection) as captured:
+        sent = oscp.post(PATH, day_ahead(group, start, first=55, count=count), token=provider_token)
+
+    assert sent.status_code == 204
+    # Partner by token (with the request id seen before), the group, the message log row, the
+    # forecast, its blocks, the group's envelope state locked, the envelope over the forecast's
+    # range, the envelope in force, the state, the partner's last forecast, the log row's outcome.
+    assert len(statements(captured)) == 11, "\n".join(statements(captured))
+    assert ForecastBlock.objects.filter(forecast__request_id=sent.request_id).count() == count
+    assert envelope_in_force(group=group, at=datetime.now(UTC))["importLimits"][0]["value"] == 55
+    assert Envelope.objects.filter(group=group).count() == count  # replaced, not added to
+
+
+def test_forwarding_to_the_optimizer_adds_two_statements(oscp, group, provider_token):
+    start = now_quarter()
+    oscp.post(PATH, day_ahead(group, start, first=30), token=provider_token)
+
+    with CaptureQueriesContext(connection) as captured:
+        sent = oscp.post(PATH, day_ahead(group, start, first=55), token=provider_token)
+
+    assert sent.status_code == 204
+    assert len(statements(captured)) == 13  # the optimizer, the forwarded copy in the outbox
+    forwarded = Message.objects.get(direction="out", partner=group.capacity_optimizer, request_id=sent.request_id)
+    assert len(forwarded.body["forecasted_blocks"]) == 96
+
+
+def test_a_repeated_request_id_costs_two_statements_and_changes_nothing(oscp, group, provider_token):
+    body = day_ahead(group, now_quarter(), first=30)
+    first = oscp.post(PATH, body, token=provider_token)
+
+    with CaptureQueriesContext(connection) as captured:
+        again = oscp.post(PATH, body, token=provider_token, request_id=first.request_id)
+
+    assert again.status_code == 204
+    assert len(statements(captured)) == 2  # the partner (request id seen), the duplicate's log row
+    assert Forecast.objects.count() == 1
