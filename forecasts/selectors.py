@@ -321,8 +321,8 @@ CHART_REASONS = {
 
 
 def kw(value) -> float:
-    """A power for display and JSON: kW, three decimals at most."""
-    return round(float(value), 3)
+    """A power for display and JSON: kW, three decimals at most (never -0)."""
+    return round(float(value), 3) + 0.0
 
 
 def group_power_chart(*, group: CapacityGroup, start: datetime, end: datetime, now: datetime) -> dict:
