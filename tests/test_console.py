@@ -151,6 +151,9 @@ def test_retry_of_a_message_that_would_die_again_is_refused(admin_client, api_cl
     optimizer = CapacityOptimizerFactory(owner=user, partner_token="")
     dead = MessageFactory(partner=optimizer, direction="out", status=MessageStatus.DEAD, error="no token")
 
+    page = admin_client.get(reverse("admin:connections_message_change", args=[dead.id])).content.decode()
+    assert "Retry: no token to call this partner with" in page  # said on the page, no button
+    assert reverse("admin:connections_message_retry", args=[dead.id]) not in page
     page = admin_client.post(reverse("admin:connections_message_retry", args=[dead.id]), follow=True).content.decode()
     assert "It would die again: no token to call this partner with" in page and "Queued again." not in page
     changelist = reverse("admin:connections_message_changelist")
