@@ -204,7 +204,8 @@ def test_rotated_token_is_labelled_so_and_shown_once_with_a_copy_button(admin_cl
 
 
 def test_add_forms_default_the_owner_to_the_signed_in_user(admin_client, admin_user):
-    for name in ("connections_capacityprovider_add", "connections_capacityoptimizer_add", "groups_capacitygroup_add"):
+    adds = ["connections_capacityprovider_add", "connections_capacityoptimizer_add", "groups_capacitygroup_add"]
+    for name in [*adds, "roaming_roamingpartner_add"]:
         form = admin_client.get(reverse(f"admin:{name}")).context["adminform"].form
         assert form.initial["owner"] == admin_user.pk
 
