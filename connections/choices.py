@@ -74,6 +74,7 @@ class MeasurementStyle(models.TextChoices):
 
 class TokenKind(models.TextChoices):
     INITIAL = "initial", "Created by staff (initial)"
+    ROTATED = "rotated", "Rotated by staff"
     REGISTRATION = "registration", "Exchanged at registration"
 
 

@@ -142,6 +142,20 @@ def uses_oauth(partner: Partner) -> bool:
 
 
 # --- OAuth2 client credentials -------------------------------------------------------------------
+NO_TOKEN = "no token to call this partner with"
+
+
+def call_refusal(partner: Partner) -> str | None:
+    """Why a call to ``partner`` cannot be authenticated, or None. The same rule the client applies
+    when it sends, so services refuse up front what would only die in the outbox."""
+    if uses_oauth(partner) or partner.partner_token:
+        return None
+    return (
+        f"{NO_TOKEN}: it has not registered with us (its register gives us its token) and no token "
+        "or OAuth client credentials were entered for it."
+    )
+
+
 def _token_cache_key(partner: Partner) -> str:
     props = partner.service_props or {}
     fingerprint = hashlib.sha256(
@@ -353,7 +367,7 @@ def partner_message_post(*, message: Message, partner: Partner) -> Delivery:
             call_secrets = [*secrets, access]
         else:
             if not partner.partner_token:
-                raise PartnerPermanentError("no token to call this partner with", Delivery(url=url))
+                raise PartnerPermanentError(NO_TOKEN, Delivery(url=url))
             auth = f"Token {partner.partner_token}"
             call_secrets = secrets
         sent = {**headers, "Authorization": auth}

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .choices import ConnectionState, HandshakeInitiator, MessageType, RegistrationMode, RegistrationStatus
+from .client import call_refusal
 from .inbound import registration_send
 from .lifecycle import OFFLINE_CHECK_STATES, partner_lock, partner_offline_mark, partner_transition
 from .models import Message, Partner
@@ -62,6 +63,9 @@ def partner_handshake_start(*, partner: Partner, behaviour: dict | None = None) 
         raise ValidationError(
             {"connectionState": f"A handshake needs a registered partner (this one is {partner.connection_state})."}
         )
+    refusal = call_refusal(partner)
+    if refusal:
+        raise ValidationError({"partnerToken": f"A handshake cannot be sent: {refusal}"})
     if partner.offline_mode_at and partner.offline_mode_at <= timezone.now():
         partner.offline_mode_at = None  # a new heartbeat period starts with the handshake
     partner_transition(partner=partner, to=ConnectionState.HANDSHAKING, reason="handshake sent")

@@ -486,6 +486,12 @@ def message_retry(*, message: Message) -> Message:
         raise ValidationError(
             {"status": f"Only dead or failed messages can be retried (this one is {message.status})."}
         )
+    if message.partner_id is None and spec_of(message.message_type) is not None:
+        raise ValidationError({"partner": "Its partner was deleted: there is nobody to send it to."})
+    if message.partner_id is not None:
+        refusal = client.call_refusal(Partner.objects.get(pk=message.partner_id))
+        if refusal:
+            raise ValidationError({"partnerToken": f"It would die again: {refusal}"})
     now = timezone.now()
     message.status = MessageStatus.PENDING
     message.next_attempt_at = now

@@ -3,7 +3,7 @@
 import hashlib
 from datetime import datetime
 
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
@@ -96,4 +96,75 @@ def outbox_oldest_due(*, now: datetime | None = None) -> datetime | None:
         .exclude((offline | disabled) & Q(deadline__gt=now))
         .exclude(error__startswith="waiting:")
         .aggregate(oldest=Min("next_attempt_at"))["oldest"]
+    )
+
+
+# --- The admin dashboard: a few aggregate queries, never one per partner or message -------------
+UNSENT = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.FAILED)
+
+
+def partners_by_state() -> list[dict]:
+    """Partners counted by role and connection state, with the latest heartbeat each way among
+    them (one query)."""
+    return list(
+        Partner.objects.values("role", "connection_state")
+        .annotate(
+            count=Count("id"),
+            last_received=Max("last_heartbeat_received_at"),
+            last_sent=Max("last_heartbeat_sent_at"),
+        )
+        .order_by()
+    )
+
+
+def partners_needing_attention(*, limit: int = 8) -> list[Partner]:
+    """Enabled partners that are not online, most recently changed first (one query)."""
+    return list(
+        Partner.objects.filter(enabled=True)
+        .exclude(connection_state=ConnectionState.ONLINE)
+        .only(
+            "id",
+            "name",
+            "role",
+            "connection_state",
+            "connection_state_reason",
+            "connection_state_changed_at",
+            "last_heartbeat_received_at",
+            "last_heartbeat_sent_at",
+        )
+        .order_by(F("connection_state_changed_at").desc(nulls_last=True), "id")[:limit]
+    )
+
+
+def outbox_summary(*, since: datetime) -> dict:
+    """The outbox in one query: unsent messages (pending, sending, failing), dead ones (all
+    kept, and since ``since``), and when the oldest unsent message was written."""
+    out = Q(direction=MessageDirection.OUTBOUND)
+    recent = Q(created__gte=since)
+    return Message.objects.filter(status__in=(*UNSENT, MessageStatus.DEAD)).aggregate(
+        pending=Count("id", filter=out & Q(status=MessageStatus.PENDING)),
+        sending=Count("id", filter=out & Q(status=MessageStatus.SENDING)),
+        failing=Count("id", filter=out & Q(status=MessageStatus.FAILED)),
+        dead=Count("id", filter=out & Q(status=MessageStatus.DEAD)),
+        dead_recent=Count("id", filter=out & Q(status=MessageStatus.DEAD) & recent),
+        oldest_unsent=Min("created", filter=out & Q(status__in=UNSENT)),
+    )
+
+
+def message_errors_count(*, since: datetime) -> dict:
+    """How many outbound messages died and inbound ones were rejected since ``since`` (one query)."""
+    return Message.objects.filter(created__gte=since).aggregate(
+        dead=Count("id", filter=Q(status=MessageStatus.DEAD)),
+        rejected=Count("id", filter=Q(status=MessageStatus.REJECTED)),
+    )
+
+
+def messages_recent_errors(*, since: datetime, limit: int = 6) -> list[Message]:
+    """The latest dead outbound and rejected inbound messages since ``since``, with their partner
+    and group (one query)."""
+    return list(
+        Message.objects.filter(status__in=(MessageStatus.DEAD, MessageStatus.REJECTED), created__gte=since)
+        .select_related("partner", "group")
+        .defer("sealed_body", "sealed_headers", "body", "headers")
+        .order_by("-created", "-id")[:limit]
     )

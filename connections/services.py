@@ -40,9 +40,9 @@ def partner_forecast_received(*, partner_id: int, at) -> None:
 
 @transaction.atomic
 def partner_token_rotate(*, partner: Partner) -> str:
-    """Retire every live inbound token of the partner and issue a new initial one (shown once)."""
+    """Retire every live inbound token of the partner and issue a new one (shown once)."""
     partner.inbound_tokens.filter(retired_at__isnull=True).update(retired_at=timezone.now())
-    return inbound_token_issue(partner=partner, kind=TokenKind.INITIAL)
+    return inbound_token_issue(partner=partner, kind=TokenKind.ROTATED)
 
 
 # --- Partner configuration (management API and admin) -------------------------------------------

@@ -1,7 +1,9 @@
 """Admin for forecasts, operating envelopes, mode changes, adjustments, compliance errors and
-webhook subscriptions, plus the group operating view (mode, envelope in force, 48 h chart)."""
+webhook subscriptions, plus the group operating view (mode, envelope in force, 48 h chart) and the
+dashboard's section on groups."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404
@@ -10,10 +12,15 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from groups.admin import MODE_TONES, mode_badge
+from groups.choices import GroupMode
+from groups.models import CapacityGroup
 from groups.panels import PANELS
+from groups.selectors import groups_forecast_stale_ids
 from oscp_platform.admin import ReadOnlyAdmin
+from oscp_platform.dashboard import dashboard_section_register
 
-from . import charts, compliance, selectors
+from . import compliance, selectors
 from .models import (
     AdjustmentRequest,
     ComplianceError,
@@ -71,13 +78,22 @@ class ForecastAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{queryset.count()} compliance error(s) queued.", messages.SUCCESS)
 
 
+def limit_text(value, unit: str = "kW") -> str:
+    """``50 kW``, ``12.5 kW``: three decimals at most, no trailing zeros."""
+    return f"{selectors.kw(value):g} {unit}"
+
+
 @admin.register(Envelope)
 class EnvelopeAdmin(ReadOnlyAdmin):
-    list_display = ["group", "quantity", "phase", "value", "unit", "start", "end", "reason", "forecast", "rule"]
+    list_display = ["group", "quantity", "phase", "limit", "start", "end", "reason", "forecast", "rule"]
     list_filter = ["quantity", "reason", "unit"]
     search_fields = ["microgrid_id", "group__identifier"]
     list_select_related = ["group"]
     date_hierarchy = "start"
+
+    @admin.display(description="limit", ordering="value")
+    def limit(self, obj):
+        return limit_text(obj.value, obj.unit)
 
 
 @admin.register(GroupModeChange)
@@ -136,11 +152,15 @@ class EnvelopeSubscriptionAdmin(admin.ModelAdmin):
 
 @admin.register(GroupOperation)
 class GroupOperationAdmin(ReadOnlyAdmin):
-    list_display = ["name", "identifier", "mode", "mode_since", "mode_reason", "stale", "view"]
+    list_display = ["name", "identifier", "mode_shown", "mode_since", "mode_reason", "stale", "view"]
     list_filter = ["mode"]
     list_select_related = ["capacity_provider"]
 
-    @admin.display(description="forecast stale")
+    @admin.display(description="mode", ordering="mode")
+    def mode_shown(self, obj):
+        return mode_badge(obj.mode)
+
+    @admin.display(description="forecast stale", boolean=True)
     def stale(self, obj):
         return selectors.group_forecast_stale(group=obj, now=timezone.now())
 
@@ -163,6 +183,7 @@ class GroupOperationAdmin(ReadOnlyAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": f"Operating view: {group}",
+            "opts": self.model._meta,
             "group_change_url": _group_change_url(group),
             **operating_context(group),
         }
@@ -171,24 +192,75 @@ class GroupOperationAdmin(ReadOnlyAdmin):
 
 def operating_context(group) -> dict:
     """What support staff see of a group's operation: mode, forecast staleness, the envelope in
-    force, a chart of limits and measured power over the last and next 24 hours, recent mode
-    changes. Shown on the operating view and on the group's admin page."""
+    force, a chart of limits and measured power over the last and next 24 hours (the data the
+    management API's ``power-series`` gives, drawn by Chart.js), recent mode changes. Shown on the
+    operating view and on the group's admin page."""
     now = timezone.now()
     envelope = selectors.envelope_in_force(group=group, at=now)
-    pieces = selectors.envelope_pieces(group=group, start=now - timedelta(hours=24), end=now + timedelta(hours=24))
-    measured = charts.measured_series(group=group, start=now - timedelta(hours=24), end=now)
+    chart = selectors.group_power_chart(
+        group=group, start=now - timedelta(hours=24), end=now + timedelta(hours=24), now=now
+    )
     return {
         "group": group,
+        "mode_badge": mode_badge(group.mode),
         "stale": selectors.group_forecast_stale(group=group, now=now),
         "in_force": [
-            ("import", envelope["importLimits"]),
-            ("export", envelope["exportLimits"]),
-            ("optimum", envelope["optimum"]),
+            (quantity, [{**item, "shown": limit_text(item["value"], item["unit"])} for item in items])
+            for quantity, items in (
+                ("import", envelope["importLimits"]),
+                ("export", envelope["exportLimits"]),
+                ("optimum", envelope["optimum"]),
+            )
         ],
-        "chart": charts.chart(pieces=pieces, measured=measured, now=now),
+        "chart": chart,
         "changes": group.mode_changes.all()[:20],
     }
 
+
+def _groups_url(**params) -> str:
+    return reverse("admin:groups_capacitygroup_changelist") + ("?" + urlencode(params) if params else "")
+
+
+def groups_dashboard(request, now) -> dict | None:
+    """The dashboard's groups: how many in each mode, how many with stale forecasts, and those not
+    in normal mode with the import limit in force (three queries)."""
+    if not request.user.has_perm("groups.view_capacitygroup"):
+        return None
+    counts = selectors.groups_by_mode()
+    stale = len(groups_forecast_stale_ids(CapacityGroup.objects.filter(enabled=True), now=now))
+    figures = [
+        {
+            "label": GroupMode(mode).label,
+            "value": counts.get(mode, 0),
+            "tone": MODE_TONES[mode] if counts.get(mode) else "ok",
+            "url": _groups_url(enabled__exact=1, mode__exact=mode),
+        }
+        for mode in GroupMode.values
+    ]
+    figures.append(
+        {
+            "label": "forecast stale",
+            "value": stale,
+            "tone": "warn" if stale else "ok",
+            "url": _groups_url(enabled__exact=1, forecast_stale="yes"),
+        }
+    )
+    attention = [
+        {
+            "group": group,
+            "url": reverse("admin:groups_capacitygroup_change", args=[group.pk]),
+            "badge": mode_badge(group.mode),
+            "limit": limit_text(group.limit_kw),
+            "reason": group.limit_reason,
+        }
+        for group in selectors.groups_needing_attention(now=now)
+    ]
+    return {"figures": figures, "attention": attention, "total": sum(counts.values())}
+
+
+dashboard_section_register(
+    key="groups", title="Capacity groups", order=20, template="admin/dashboard/groups.html", context=groups_dashboard
+)
 
 # The group change page shows the operating section and links to the operating view.
 PANELS.operating_context = operating_context

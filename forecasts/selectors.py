@@ -5,15 +5,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from connections.choices import ConnectionState
-from groups.choices import GroupMode
+from groups.choices import GroupMode, Phase
 from groups.models import CapacityGroup
+from groups.panels import PANELS
 from groups.selectors import forecast_stale
 from oscp_platform.api import timestamp_format
 
-from .choices import EnvelopeReason, ForecastMessage, ForecastType, Quantity
+from .choices import EnvelopeReason, EnvelopeUnit, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Piece, Source, gap_pieces
 from .models import Envelope, EnvelopeState, EnvelopeSubscription, Forecast, ForecastBlock, Instruction
 
@@ -311,3 +312,95 @@ def subscription_list(*, user) -> QuerySet[EnvelopeSubscription]:
 def instruction_list(*, user) -> QuerySet[Instruction]:
     """The instructions ``user``'s account gave."""
     return Instruction.objects.filter(owner=user)
+
+
+# --- The admin dashboard: a few aggregate queries, never one per group ---------------------------
+
+
+def groups_by_mode() -> dict[str, int]:
+    """How many enabled groups are in each mode (one query)."""
+    rows = CapacityGroup.objects.filter(enabled=True).values("mode").annotate(count=Count("id")).order_by()
+    return {row["mode"]: row["count"] for row in rows}
+
+
+def groups_needing_attention(*, now: datetime, limit: int = 8) -> list[CapacityGroup]:
+    """Enabled groups not in normal mode, the latest change first, each with the import limit in
+    force (``limit_kw`` and ``limit_reason``: the fallback or platform default where no envelope
+    row covers now), in one query."""
+    in_force = Envelope.objects.filter(
+        group=OuterRef("pk"),
+        quantity=Quantity.IMPORT,
+        phase=Phase.ALL,
+        unit=EnvelopeUnit.KW,
+        start__lte=now,
+        end__gt=now,
+    ).order_by("-start")
+    groups = list(
+        CapacityGroup.objects.filter(enabled=True)
+        .exclude(mode=GroupMode.NORMAL)
+        .select_related("capacity_provider")
+        .annotate(limit_kw=Subquery(in_force.values("value")[:1]), limit_reason=Subquery(in_force.values("reason")[:1]))
+        .order_by(F("mode_since").desc(nulls_last=True), "id")[:limit]
+    )
+    for group in groups:
+        if group.limit_kw is None:
+            group.limit_kw, group.limit_reason, _rule = fallback_limit(group=group, quantity=Quantity.IMPORT)
+    return groups
+
+
+# --- A group's limits and measured power over time (the admin chart and the management API) ------
+CHART_REASONS = {
+    EnvelopeReason.FORECAST: "forecast",
+    EnvelopeReason.PROTECTIVE_STOP: "forecast",
+    EnvelopeReason.FALLBACK: "fallback",
+    EnvelopeReason.DEFAULT: "fallback",
+}
+
+
+def kw(value) -> float:
+    """A power for display and JSON: kW, three decimals at most (never -0)."""
+    return round(float(value), 3) + 0.0
+
+
+def group_power_chart(*, group: CapacityGroup, start: datetime, end: datetime, now: datetime) -> dict:
+    """A group's import and export limits (kW for all phases; import positive, export negative)
+    and its measured power over [start, end), in the management API's shape. Limits start when the
+    group was created: before then it had none, not a fallback. Measured power (its meters may be
+    older than the group) comes from the app that measures it (``groups.panels.PANELS.power_series``),
+    up to ``now``."""
+    since = max(start, group.created)
+    limits = []
+    if since < end:
+        pieces = envelope_pieces(group=group, start=since, end=end)
+        for quantity, sign in ((Quantity.IMPORT, 1), (Quantity.EXPORT, -1)):
+            for piece in pieces[quantity]:
+                if piece.unit != EnvelopeUnit.KW or piece.phase != Phase.ALL:
+                    continue
+                limits.append(
+                    {
+                        "quantity": quantity,
+                        "source": CHART_REASONS[piece.reason],
+                        "reason": piece.reason,
+                        "start": timestamp_format(max(piece.start, since)),
+                        "end": timestamp_format(min(piece.end, end)),
+                        "value": kw(sign * piece.value),
+                        "forecastId": piece.source_id,
+                    }
+                )
+    measured = []
+    if PANELS.power_series is not None and start < min(end, now):
+        measured = [
+            {"time": timestamp_format(t), "value": kw(v)}
+            for t, v in PANELS.power_series(group=group, start=start, end=min(end, now))
+        ]
+    return {
+        "groupId": group.id,
+        "unit": "kW",
+        "timeZone": settings.TIME_ZONE,
+        "from": timestamp_format(start),
+        "to": timestamp_format(end),
+        "now": timestamp_format(now),
+        "groupCreated": timestamp_format(group.created),
+        "limits": limits,
+        "measured": measured,
+    }

@@ -5,13 +5,17 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from connections.choices import PartnerRole
+from oscp_platform.admin import OwnerDefaultMixin, status_badge
 
 from .api.serializers import EnergySettingsSerializer, InstantaneousSettingsSerializer
+from .choices import GroupMode
 from .models import Asset, CapacityGroup
 from .panels import PANELS
+from .selectors import groups_forecast_stale_ids
 from .services import (
     ASSET_CONFIG_FIELDS,
     GROUP_CONFIG_FIELDS,
@@ -95,24 +99,86 @@ class CapacityGroupAdminForm(forms.ModelForm):
         return cleaned
 
 
+MODE_TONES = {
+    GroupMode.NORMAL: "ok",
+    GroupMode.FORECAST_GAP: "warn",
+    GroupMode.PARTNER_OFFLINE: "bad",
+    GroupMode.PROTECTIVE_STOP: "bad",
+}
+
+
+def mode_badge(mode: str) -> str:
+    return status_badge(mode, MODE_TONES.get(mode, "muted"))
+
+
+class ForecastStaleFilter(admin.SimpleListFilter):
+    """Groups whose provider's forecasts are behind its declared cadence or horizon
+    (``groups.selectors.forecast_stale``, the API's ``forecastStale``)."""
+
+    title = "forecast"
+    parameter_name = "forecast_stale"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Stale"), ("no", "On time or no cadence")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        stale = groups_forecast_stale_ids(CapacityGroup.objects.all(), now=timezone.now())
+        return queryset.filter(pk__in=stale) if self.value() == "yes" else queryset.exclude(pk__in=stale)
+
+
 @admin.register(CapacityGroup)
-class CapacityGroupAdmin(SimpleHistoryAdmin):
+class CapacityGroupAdmin(OwnerDefaultMixin, SimpleHistoryAdmin):
     form = CapacityGroupAdminForm
     inlines = [AssetInline]
     list_display = [
         "name",
         "identifier",
-        "owner",
+        "mode_shown",
         "capacity_provider",
         "capacity_optimizer",
         "enabled",
-        "mode",
-        "microgrid_id",
-        "node_id",
+        "binding",
         "assets_count",
-        "modified",
+        "owner",
     ]
-    list_filter = ["enabled", "mode", "capacity_provider_measurement_period"]
+    list_filter = ["enabled", "mode", ForecastStaleFilter, "capacity_provider_measurement_period"]
+    fieldsets = [
+        (None, {"fields": ["owner", "name", "identifier", "enabled"]}),
+        (
+            "Partners",
+            {
+                "fields": [
+                    "capacity_provider",
+                    "capacity_provider_measurement_period",
+                    "capacity_optimizer",
+                    "capacity_optimizer_measurement_period",
+                ]
+            },
+        ),
+        ("Binding to the charging systems", {"fields": ["microgrid_id", "node_id"]}),
+        (
+            "Fallback and reporting",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "fallback_import_kw",
+                    "fallback_export_kw",
+                    "report_zero_when_no_data",
+                    "combined_asset_id",
+                    "report_compliance_breaches",
+                ],
+            },
+        ),
+        (
+            "Record",
+            {
+                "classes": ["collapse"],
+                "fields": ["operating_view", "mode", "mode_since", "mode_reason", "created", "modified"],
+            },
+        ),
+    ]
     search_fields = ["name", "identifier", "microgrid_id", "owner__username", "capacity_provider__name"]
     list_select_related = ["owner", "capacity_provider", "capacity_optimizer"]
     readonly_fields = ["operating_view", "mode", "mode_since", "mode_reason", "created", "modified"]
@@ -137,6 +203,21 @@ class CapacityGroupAdmin(SimpleHistoryAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "owner"] if obj is not None else self.readonly_fields
+
+    @admin.display(description="mode", ordering="mode")
+    def mode_shown(self, group):
+        return mode_badge(group.mode)
+
+    @admin.display(description="binding", ordering="microgrid_id")
+    def binding(self, group):
+        if not group.microgrid_id and group.node_id is None:
+            return "-"
+        return f"{group.microgrid_id or '-'} / {group.node_id if group.node_id is not None else '-'}"
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # a new group: no record yet
+            return self.fieldsets[:-1]
+        return self.fieldsets
 
     @admin.display(description="assets", ordering="assets_total")
     def assets_count(self, group):

@@ -36,6 +36,16 @@ def forecast_stale(group: CapacityGroup, *, now: datetime) -> bool | None:
     return False
 
 
+def groups_forecast_stale_ids(groups: QuerySet[CapacityGroup], *, now: datetime) -> list[int]:
+    """The ids of ``groups`` whose forecasts are stale (``forecast_stale``), read in one query."""
+    if PANELS.last_forecast_annotate is not None:
+        groups = PANELS.last_forecast_annotate(groups)
+    rows = groups.select_related("capacity_provider").only(
+        "id", "capacity_provider__forecast_cadence_minutes", "capacity_provider__forecast_horizon_hours"
+    )
+    return [group.pk for group in rows if forecast_stale(group, now=now)]
+
+
 def asset_list(*, user) -> QuerySet[Asset]:
     """The assets of ``user``'s groups, each with its group."""
     return Asset.objects.filter(group__owner=user).select_related("group")

@@ -5,10 +5,31 @@ DRF's own token admin lists every key in full; a staff user with view permission
 keys of every other user."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
+from django_celery_beat.models import ClockedSchedule, SolarSchedule
+from oauth2_provider.models import get_grant_model, get_id_token_model, get_refresh_token_model
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from oscp_platform.crypto import mask
+
+BADGE_TONES = ("ok", "warn", "bad", "info", "muted")
+
+
+def status_badge(label: str, tone: str) -> str:
+    """A coloured status label for lists and pages (tone: ok, warn, bad, info, muted)."""
+    return format_html('<span class="badge badge-{}">{}</span>', tone if tone in BADGE_TONES else "muted", label)
+
+
+def copy_secret(secret: str, element_id: str) -> str:
+    """A secret shown once, with a button that copies it (``oscp_platform/console.js``)."""
+    return format_html(
+        '<span class="copy-secret"><code id="{}">{}</code>'
+        '<button type="button" class="copy-button" data-copy-target="{}">Copy</button></span>',
+        element_id,
+        secret,
+        element_id,
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,6 +42,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+# Library internals staff never need: one-off and solar schedules (the schedule is declared in
+# code), and the OAuth grants, id tokens and refresh tokens of flows the platform does not offer
+# (partners use the client credentials grant only).
+class OwnerDefaultMixin:
+    """Add forms start with the signed-in user as the record's owner (account)."""
+
+    def get_changeform_initial_data(self, request):
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+
+admin.site.unregister(
+    [ClockedSchedule, SolarSchedule, get_grant_model(), get_id_token_model(), get_refresh_token_model()]
+)
 admin.site.unregister(TokenProxy)
 
 
@@ -47,6 +81,10 @@ class ApiKeyAdmin(TokenAdmin):
         if not change:
             self.message_user(
                 request,
-                f"API key for {obj.user}: {obj.key} — copy it now, it is not shown again.",
+                format_html(
+                    "API key for {}: {} — copy it now, it is not shown again.",
+                    obj.user,
+                    copy_secret(obj.key, "new-api-key"),
+                ),
                 messages.WARNING,
             )

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from connections.oscp.token import TokenView
@@ -9,6 +11,9 @@ from oscp_platform.views import health, health_live, health_ready, not_found
 MANAGEMENT = "solaruser/api/v1/sec/user/oscp/"
 
 urlpatterns = [
+    # The platform has no public site: its home is the support console.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("oscp_platform/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("health/live", health_live, name="health-live"),

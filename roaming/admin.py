@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from oscp_platform.admin import ReadOnlyAdmin
+from oscp_platform.admin import OwnerDefaultMixin, ReadOnlyAdmin
 from oscp_platform.crypto import mask
 
 from .models import CredentialsToken, HubClient, RoamingPartner, RoamingPartnerRole, Token
@@ -71,7 +71,7 @@ class HubClientInline(admin.TabularInline):
 
 
 @admin.register(RoamingPartner)
-class RoamingPartnerAdmin(SimpleHistoryAdmin):
+class RoamingPartnerAdmin(OwnerDefaultMixin, SimpleHistoryAdmin):
     form = RoamingPartnerForm
     list_display = ["name", "state", "parties", "version", "enabled", "plain_token_seen_at", "state_changed_at"]
     list_filter = ["state", "enabled"]

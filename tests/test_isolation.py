@@ -425,6 +425,10 @@ def adjust_post(w, url):
     _not_found(w.b.post(url(group_id=w.ga.id), _adjust_body(), format="json"))
 
 
+def power_series_get(w, url):
+    _not_found(w.b.get(url(group_id=w.ga.id)))
+
+
 def compliance_get(w, url):
     _not_found(w.b.get(url(group_id=w.ga.id)))
 
@@ -622,6 +626,7 @@ CASES = {
     **{("envelope-subscription", m): subscription_detail(m) for m in ("get", "put", "patch", "delete")},
     ("group-adjust", "get"): adjust_get,
     ("group-adjust", "post"): adjust_post,
+    ("group-power-series", "get"): power_series_get,
     ("group-compliance-errors", "get"): compliance_get,
     ("group-compliance-errors", "post"): compliance_post,
     ("measurements-datum", "post"): datum_post,

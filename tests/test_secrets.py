@@ -246,6 +246,7 @@ def _get_urls(name: str) -> list[str]:
         ],
         "group-adjust": lambda: [reverse(name, kwargs={"group_id": i}) for i in _ids(CapacityGroup)],
         "group-compliance-errors": lambda: [reverse(name, kwargs={"group_id": i}) for i in _ids(CapacityGroup)],
+        "group-power-series": lambda: [reverse(name, kwargs={"group_id": i}) for i in _ids(CapacityGroup)],
         "instruction-view": lambda: [reverse(name) + f"?id={i}" for i in _ids(Instruction)],
         "roaming-location-list": lambda: [reverse(name)],
         "roaming-tariff-list": lambda: [reverse(name)],

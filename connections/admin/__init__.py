@@ -1,3 +1,4 @@
-"""Admin for partners (partners.py) and the message log / outbox (messages.py)."""
+"""Admin for partners (partners.py), the message log / outbox (messages.py) and their dashboard
+sections (dashboard.py)."""
 
-from . import messages, partners  # noqa: F401
+from . import dashboard, messages, partners  # noqa: F401

@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from ..choices import MessageDirection, MessageStatus
+from ..client import call_refusal
 from ..models import Message
 from ..outbound import partner_handshake_start, partner_register
 from ..outbox import message_retry
@@ -97,14 +98,14 @@ class MessageOutboxAdminMixin:
         return redirect("admin:connections_message_change", pk)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        message = Message.objects.filter(pk=object_id).first()
-        extra_context = {
-            **(extra_context or {}),
-            "can_retry": bool(
-                message
-                and message.direction == MessageDirection.OUTBOUND
-                and message.status in (MessageStatus.DEAD, MessageStatus.FAILED)
-                and self.has_retry_permission(request, message)
-            ),
-        }
+        message = Message.objects.select_related("partner").filter(pk=object_id).first()
+        can_retry = bool(
+            message
+            and message.direction == MessageDirection.OUTBOUND
+            and message.status in (MessageStatus.DEAD, MessageStatus.FAILED)
+            and self.has_retry_permission(request, message)
+        )
+        # Said up front: a retry that would only die again is refused (the service says the same).
+        refusal = call_refusal(message.partner) if can_retry and message.partner else None
+        extra_context = {**(extra_context or {}), "can_retry": can_retry, "retry_refusal": refusal}
         return super().change_view(request, object_id, form_url, extra_context)

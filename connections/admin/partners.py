@@ -12,9 +12,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from oscp_platform.admin import OwnerDefaultMixin, copy_secret
 from oscp_platform.crypto import mask
 
 from ..choices import PartnerRole
@@ -30,6 +33,7 @@ from ..services import (
     partner_update,
 )
 from ..validators import http_url, validate_path_overrides, validate_static_headers
+from .badges import state_badge
 from .outbound import PartnerOutboundAdminMixin
 
 # Write-only secrets: form field -> (model field, label).
@@ -124,21 +128,30 @@ class PartnerAdminForm(forms.ModelForm):
         return values
 
 
-class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
+# Buttons on a partner's page: (url part, label, the admin action it runs on this one partner).
+OBJECT_ACTIONS = [
+    ("register", "Register with partner", "register_with_partner"),
+    ("handshake", "Start handshake", "start_handshake"),
+    ("rotate-token", "Rotate token", "rotate_token"),
+    ("issue-oauth", "Issue OAuth client", "issue_oauth_client"),
+]
+
+
+class PartnerAdmin(OwnerDefaultMixin, PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     role: str = ""
     groups_relation: str = ""
     form = PartnerAdminForm
+    change_form_template = "admin/connections/partner_change_form.html"
     list_display = [
         "name",
-        "owner",
-        "profile",
+        "state_shown",
         "enabled",
         "registration_status",
-        "connection_state",
         "last_heartbeat_received_at",
         "last_heartbeat_sent_at",
         "groups_count",
-        "modified",
+        "profile",
+        "owner",
     ]
     list_filter = ["enabled", "profile", "registration_status", "connection_state", "measurement_message"]
     search_fields = ["name", "base_url", "owner__username", "owner__email"]
@@ -148,7 +161,7 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
         "live_tokens",
         "oauth_client",
         "settings",
-        "connection_state",
+        "state_shown",
         "connection_state_reason",
         "connection_state_changed_at",
         "handshake_completed_at",
@@ -171,8 +184,23 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     history_list_display = ["connection_state", "registration_status", "enabled"]
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = [
-            (None, {"fields": ["owner", "name", "base_url", "oscp_version", "enabled", "registration_status"]}),
+        fieldsets = []
+        if obj is not None:
+            state = [
+                "state_shown",
+                "connection_state_reason",
+                "connection_state_changed_at",
+                "last_heartbeat_received_at",
+                "last_heartbeat_sent_at",
+                "offline_mode_at",
+                "handshake_completed_at",
+                "last_forecast_received_at",
+                "outbox",
+                "live_tokens",
+            ]
+            fieldsets.append(("Connection state", {"fields": state}))
+        fieldsets += [
+            ("Partner", {"fields": ["owner", "name", "base_url", "oscp_version", "enabled", "registration_status"]}),
             (
                 "Credentials",
                 {
@@ -182,12 +210,14 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
                         "clear_oauth_client_secret",
                         "new_partner_token",
                         "clear_partner_token",
+                        *(["oauth_client"] if obj is not None else []),
                     ]
                 },
             ),
             (
                 "Connection profile",
                 {
+                    "classes": ["collapse"],
                     "description": "Picking a profile fills every setting below that you leave as its "
                     "current preset has it; a setting you change overrides the preset for this partner.",
                     "fields": [
@@ -203,10 +233,38 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
             ),
         ]
         if obj is not None:
-            fieldsets[1][1]["fields"].append("oauth_client")
-            state = [f for f in self.readonly_fields if f != "oauth_client"]
-            fieldsets.append(("Connection state", {"fields": state}))
+            record = ["flexibility_provider_id", "settings", "created", "modified"]
+            fieldsets.append(("Record", {"classes": ["collapse"], "fields": record}))
         return fieldsets
+
+    @admin.display(description="connection state", ordering="connection_state")
+    def state_shown(self, partner):
+        return state_badge(partner.connection_state)
+
+    def get_urls(self):
+        act = self.admin_site.admin_view(self.object_action_view)
+        return [path("<int:pk>/do/<slug:action>/", act, name=self._do_url_name()), *super().get_urls()]
+
+    def _do_url_name(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_do"
+
+    def object_action_view(self, request, pk: int, action: str):
+        """A button on the partner's page: the admin action of the same name, on this partner."""
+        names = {slug: name for slug, _label, name in OBJECT_ACTIONS}
+        partner = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method == "POST" and action in names and self.has_change_permission(request, partner):
+            getattr(self, names[action])(request, self.get_queryset(request).filter(pk=pk))
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        buttons = []
+        if object_id and self.has_change_permission(request):
+            buttons = [
+                (reverse(f"admin:{self._do_url_name()}", args=[object_id, slug]), label)
+                for slug, label, _name in OBJECT_ACTIONS
+            ]
+        extra_context = {**(extra_context or {}), "object_actions": buttons}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
         # Moving a partner to another account would leave its groups behind.
@@ -287,10 +345,15 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
             issued = partner_oauth_client_issue(partner=partner, actor=request.user)
             self.message_user(
                 request,
-                f"OAuth client credentials for {partner.name}: token URL {issued.token_url}, "
-                f"client id {issued.client_id}, client secret {issued.client_secret} — copy them now and "
-                "give them to the partner; the secret is shown only this once. Any earlier credentials "
-                "and their access tokens no longer work.",
+                format_html(
+                    "OAuth client credentials for {}: token URL {}, client id {}, client secret {} — copy "
+                    "them now and give them to the partner; the secret is shown only this once. Any earlier "
+                    "credentials and their access tokens no longer work.",
+                    partner.name,
+                    copy_secret(issued.token_url, f"oauth-token-url-{partner.pk}"),
+                    copy_secret(issued.client_id, f"oauth-client-id-{partner.pk}"),
+                    copy_secret(issued.client_secret, f"oauth-client-secret-{partner.pk}"),
+                ),
                 messages.WARNING,
             )
 
@@ -307,8 +370,12 @@ class PartnerAdmin(PartnerOutboundAdminMixin, SimpleHistoryAdmin):
     def _token_message(self, request, partner, token, what):
         self.message_user(
             request,
-            f"Token for {partner.name} {what}: {token} — copy it now and give it to the partner; "
-            "it is shown only this once.",
+            format_html(
+                "Token for {} {}: {} — copy it now and give it to the partner; it is shown only this once.",
+                partner.name,
+                what,
+                copy_secret(token, f"partner-token-{partner.pk}"),
+            ),
             messages.WARNING,
         )
 

@@ -4,11 +4,14 @@ Adjustments take a forecast-like body with camelCase keys and OSCP enum values:
 ``{"type": "CONSUMPTION", "forecastedBlocks": [{"capacity": 10, "phase": "ALL", "unit": "KW",
 "startTime": "2024-01-01 10:00:00Z", "endTime": "2024-01-01 10:15:00Z"}], "correlationId": ""}``."""
 
+from datetime import timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from groups.models import CapacityGroup
 from groups.selectors import group_list
-from oscp_platform.api import TimestampField
+from oscp_platform.api import TIMESTAMP_HELP, TimestampField
 
 from ..choices import BlockUnit, ForecastType, PhaseIndicator
 from ..models import AdjustmentRequest, ComplianceError, EnvelopeSubscription, Forecast
@@ -39,6 +42,63 @@ class EnvelopeQuerySerializer(serializers.Serializer):
         if start is not None and "at" in attrs:
             raise serializers.ValidationError({"at": "Give either at, or from and to."})
         return attrs
+
+
+class PowerSeriesQuerySerializer(serializers.Serializer):
+    """``from`` and ``to`` of a group's power series: default the last and next 24 hours."""
+
+    MAX_SPAN = timedelta(days=31)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from"] = TimestampField(required=False, help_text="Start (default 24 hours ago).")
+        self.fields["to"] = TimestampField(required=False, help_text="End (default 24 hours ahead).")
+
+    def validate(self, attrs):
+        now = timezone.now()
+        start = attrs.get("from") or now - timedelta(hours=24)
+        end = attrs.get("to") or (start + timedelta(hours=48) if "from" in attrs else now + timedelta(hours=24))
+        if start >= end:
+            raise serializers.ValidationError({"to": "Must be after from."})
+        if end - start > self.MAX_SPAN:
+            raise serializers.ValidationError({"to": "At most 31 days after from."})
+        return {"from": start, "to": end, "now": now}
+
+
+class PowerLimitSerializer(serializers.Serializer):
+    """Schema only: one limit of the power series."""
+
+    quantity = serializers.ChoiceField(choices=["import", "export"])
+    source = serializers.ChoiceField(choices=["forecast", "fallback"], help_text="Where the limit came from.")
+    reason = serializers.CharField(help_text="forecast, protective-stop, fallback or default.")
+    start = serializers.CharField(help_text=TIMESTAMP_HELP)
+    end = serializers.CharField(help_text=TIMESTAMP_HELP)
+    value = serializers.FloatField(help_text="kW; import positive, export negative.")
+    forecastId = serializers.IntegerField(allow_null=True)
+
+
+class PowerPointSerializer(serializers.Serializer):
+    """Schema only: one period of measured power."""
+
+    time = serializers.CharField(help_text="Start of the period. " + TIMESTAMP_HELP)
+    value = serializers.FloatField(help_text="kW; import positive, export negative.")
+
+
+class PowerSeriesSerializer(serializers.Serializer):
+    """Schema only: a group's limits and measured power over time (``group_power_chart``)."""
+
+    groupId = serializers.IntegerField()
+    unit = serializers.CharField(help_text="Always kW.")
+    timeZone = serializers.CharField(help_text="The platform's time zone, for display.")
+    to = serializers.CharField(help_text=TIMESTAMP_HELP)
+    now = serializers.CharField(help_text=TIMESTAMP_HELP)
+    groupCreated = serializers.CharField(help_text="Limits start here. " + TIMESTAMP_HELP)
+    limits = PowerLimitSerializer(many=True)
+    measured = PowerPointSerializer(many=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from"] = serializers.CharField(help_text=TIMESTAMP_HELP)
 
 
 class BlockSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ urlpatterns = [
         name="envelope-subscription",
     ),
     path("capacity-groups/<int:group_id>/adjust", views.AdjustView.as_view(), name="group-adjust"),
+    path("capacity-groups/<int:group_id>/power-series", views.PowerSeriesView.as_view(), name="group-power-series"),
     path(
         "capacity-groups/<int:group_id>/compliance-errors",
         views.ComplianceErrorView.as_view(),

@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from groups.models import CapacityGroup
 from groups.selectors import group_list
-from oscp_platform.api import ResponseEnvelopeMixin, ResponseEnvelopePagination, response_envelope
+from oscp_platform.api import TIMESTAMP_HELP, ResponseEnvelopeMixin, ResponseEnvelopePagination, response_envelope
 
 from .. import compliance, selectors, services
 from ..choices import Quantity
@@ -22,6 +22,8 @@ from .serializers import (
     ComplianceErrorCreateSerializer,
     ComplianceErrorSerializer,
     EnvelopeQuerySerializer,
+    PowerSeriesQuerySerializer,
+    PowerSeriesSerializer,
     SubscriptionCreatedSerializer,
     SubscriptionSerializer,
 )
@@ -80,6 +82,29 @@ class EnvelopeView(generics.GenericAPIView):
         ]
         rows.sort(key=lambda row: (row["start"], row["quantity"], row["phase"]))
         return self.get_paginated_response(self.paginate_queryset(rows))
+
+
+class PowerSeriesView(generics.GenericAPIView):
+    """A group's import and export limits and its measured power over time, in kW (what the
+    admin's group chart draws)."""
+
+    serializer_class = PowerSeriesSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, description="Start (default 24 hours ago). " + TIMESTAMP_HELP),
+            OpenApiParameter("to", str, description="End (default 24 hours ahead; at most 31 days). " + TIMESTAMP_HELP),
+        ],
+        responses=PowerSeriesSerializer,
+    )
+    def get(self, request, group_id):
+        group = _owned_group(request, group_id)
+        query = PowerSeriesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        window = query.validated_data
+        return response_envelope(
+            selectors.group_power_chart(group=group, start=window["from"], end=window["to"], now=window["now"])
+        )
 
 
 class SubscriptionListView(ResponseEnvelopeMixin, generics.ListCreateAPIView):

@@ -23,6 +23,8 @@ class PartnerFactory(factory.django.DjangoModelFactory):
     role = PartnerRole.CAPACITY_PROVIDER
     name = factory.Sequence(lambda n: f"Partner {n}")
     base_url = factory.Sequence(lambda n: f"https://partner{n}.example.com/oscp/cp/2.0")
+    # The token we call the partner with (a registered partner gave us one); "" for one that never did.
+    partner_token = factory.Sequence(lambda n: f"partner-{n}-token-we-present")
 
 
 class CapacityProviderFactory(PartnerFactory):

@@ -16,7 +16,11 @@ from tests.groups.factories import CapacityGroupFactory
 
 pytestmark = pytest.mark.django_db
 
-TOKEN_IN_MESSAGE = re.compile(r"Token for .+ (?:created|rotated[^:]*): (\S+) ")
+# The token shown once, with its copy button.
+TOKEN_IN_MESSAGE = re.compile(
+    r'Token for .+ (?:created|rotated[^:]*): <span class="copy-secret"><code id="partner-token-\d+">([^<]+)</code>'
+    r'<button type="button" class="copy-button"'
+)
 
 
 @pytest.fixture

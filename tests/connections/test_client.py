@@ -236,7 +236,7 @@ def test_webhook_is_signed_with_hmac_of_the_raw_body(db):
 
 @responses.activate
 def test_missing_token_is_a_permanent_error(db, make_message):
-    partner = CapacityProviderFactory(base_url=BASE)
+    partner = CapacityProviderFactory(base_url=BASE, partner_token="")
     with pytest.raises(client.PartnerPermanentError, match="no token"):
         client.message_post(message=make_message(partner))
     assert len(responses.calls) == 0

@@ -64,7 +64,7 @@ def test_register_api(api_client, provider):
 
 
 def test_register_without_the_partners_token_is_400_and_writes_nothing(api_client, user):
-    partner = CapacityOptimizerFactory(owner=user)
+    partner = CapacityOptimizerFactory(owner=user, partner_token="")
     response = api_client.post(f"{API}/capacity-optimizers/{partner.id}/register")
     assert response.status_code == 400
     assert "partnerToken" in response.json()["message"]

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 from datetime import timedelta
 
 import pytest
@@ -302,7 +303,7 @@ def test_admin_action_shows_the_secret_once_never_again_never_in_history(admin_c
     [shown] = [str(m) for m in response.context["messages"]]
     link = InboundOAuthClient.objects.get(partner=provider)
     client_id = link.application.client_id
-    secret = shown.split("client secret ")[1].split(" ")[0]
+    secret = re.search(r'<code id="oauth-client-secret-\d+">([^<]+)</code><button[^>]+class="copy-button"', shown)[1]
     assert settings.OSCP_OAUTH_TOKEN_URL in shown and client_id in shown
     # The credentials in the message work.
     token = token_request(client_id, secret).json()["access_token"]

@@ -24,7 +24,7 @@ def register_body(token="T_B-partner-token-abcdef", versions=(("2.0", "https://c
 @pytest.fixture
 def new_provider(owner):
     """Created by staff, initial token handed out of band, nothing exchanged yet."""
-    return CapacityProviderFactory(owner=owner)
+    return CapacityProviderFactory(owner=owner, partner_token="")
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from forecasts.services import group_mode_refresh
 from forecasts.tasks import groups_mode_check
 from tests.forecasts.conftest import T0, blocks
 from tests.groups.factories import CapacityGroupFactory
+from tests.support.pages import chart_data
 
 pytestmark = pytest.mark.django_db
 Q = timedelta(minutes=15)
@@ -161,7 +162,9 @@ def test_admin_operating_view_shows_mode_envelope_and_chart(admin_client, group,
     page = admin_client.get(f"/admin/forecasts/groupoperation/{group.id}/operating/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<svg" in html and "normal" in html and "13" in html and "forecast #" in html
+    assert "normal" in html and "13 kW" in html and "forecast #" in html
+    assert html.count("<h1>") == 1  # the title once
+    assert [limit["value"] for limit in chart_data(html)["limits"] if limit["source"] == "forecast"] == [13.0]
     listing = admin_client.get("/admin/forecasts/groupoperation/")
     assert listing.status_code == 200 and "Operating view" in listing.content.decode()
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from groups.models import Asset, CapacityGroup
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
+from tests.support.pages import chart_data
 
 pytestmark = pytest.mark.django_db
 
@@ -196,7 +197,11 @@ def test_group_page_shows_its_operation_and_last_reports(admin_client, django_as
     )
     with django_assert_max_num_queries(30):
         page = admin_client.get(reverse("admin:groups_capacitygroup_change", args=[group.id])).content.decode()
-    assert "<strong>normal</strong>" in page
-    assert "17.0 kW" in page and "forecast #" in page  # the envelope in force, from the forecast
-    assert "<svg" in page and "limits and measured power" in page
+    assert '<span class="badge badge-ok">normal</span>' in page
+    assert "17 kW" in page and "forecast #" in page  # the envelope in force, from the forecast
+    chart = chart_data(page)
+    assert chart["unit"] == "kW" and chart["timeZone"] == "UTC"
+    assert {(limit["source"], limit["value"]) for limit in chart["limits"] if limit["quantity"] == "import"} >= {
+        ("forecast", 17.0)
+    }
     assert "update_group_measurements queued" in page  # last report per audience

@@ -1,0 +1,9 @@
+# The admin's module, not its class: a config class imported here would become this app's own.
+from django.contrib.admin import apps as admin_apps
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the console site (``oscp_platform.admin_site``) as ``admin.site``."""
+
+    default = False
+    default_site = "oscp_platform.admin_site.ConsoleAdminSite"
