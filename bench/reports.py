@@ -187,7 +187,7 @@ def main() -> int:
 
     django.setup()
     from django.conf import settings
-    from django.db import connection
+    from django.db import OperationalError, connection, transaction
     from django.utils import timezone
 
     from connections.models import Message
@@ -215,10 +215,22 @@ def main() -> int:
         return took
 
     def reset(period: str, last_end: datetime, step: timedelta) -> None:
-        Message.objects.all().delete()
-        ReportCursor.objects.update(
-            period=period, last_period_end=last_end, next_due_at=last_end + step, last_outcome="", last_message=None
-        )
+        for attempt in range(5):  # the worker may still run the last round's compliance checks
+            try:
+                with transaction.atomic():
+                    Message.objects.all().delete()
+                    ReportCursor.objects.update(
+                        period=period,
+                        last_period_end=last_end,
+                        next_due_at=last_end + step,
+                        last_outcome="",
+                        last_message=None,
+                    )
+                return
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
 
     # 1. 15-minute periods, in this process.
     quarter = timedelta(minutes=15)

@@ -52,6 +52,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from oscp_platform.broker import task_publish
+from oscp_platform.bulk import instances_insert
 
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus
@@ -124,7 +125,7 @@ def outbox_enqueue(**fields) -> Message:
 def outbox_enqueue_many(messages: list[Message]) -> list[Message]:
     """Write many outbound messages (built with ``outbox_message``) in one INSERT; they are
     published on commit, in batches."""
-    created = Message.objects.bulk_create(messages)
+    created = instances_insert(messages)
     outbox_publish([message.id for message in created])
     return created
 

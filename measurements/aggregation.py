@@ -199,13 +199,15 @@ def _measure(spec: AssetSpec, facts: _Facts | None, start, end, tolerance) -> Me
 # lane per asset, window and property pair (an asset with several property names has as many
 # lanes; their values are summed per reading). ``k`` numbers the (asset, window) pairs.
 # The readings are found by stream and time, also bounded by the earliest and latest time of all
-# lanes (so PostgreSQL reads one time range of the table rather than guessing per lane). Windows
+# lanes (so PostgreSQL reads one time range of the table rather than guessing per lane). The
+# input rows are MATERIALIZED: read once, rather than their JSON parsed again (a time from text)
+# wherever the planner would inline a column into the per-reading expressions. Windows
 # partitioned by whether a value is present give each reading its neighbours that have one.
 # Output: one row of facts per pair (kind 0), and one row per counter reset in (start, end]
 # (kind 1: a reading lower than the one before it; the last one counts).
 _FACTS_SQL = """
-WITH win (wk, w_start, w_end, lo, hi) AS ({windows}),
-lane (k, wk, owner_id, node_id, source_id, iprop, eprop) AS ({lanes}),
+WITH win (wk, w_start, w_end, lo, hi) AS MATERIALIZED ({windows}),
+lane (k, wk, owner_id, node_id, source_id, iprop, eprop) AS MATERIALIZED ({lanes}),
 v AS (
     SELECT l.k, r.ts, min(w.w_start) AS w_start, min(w.w_end) AS w_end,
         sum(CASE WHEN r.ts >= w.w_start AND r.ts < w.w_end

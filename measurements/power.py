@@ -102,7 +102,7 @@ _SITE_COLUMNS += [(name, "TIMESTAMP WITH TIME ZONE") for name in ("w_start", "lo
 # One lane per site, asset and property name: the asset's value at a reading is the sum of its
 # lanes' values × scale.
 _SITE_SQL = """
-WITH lane (site, asset_id, owner_id, node_id, source_id, prop, scale, w_start, lo, w_end) AS ({lanes}),
+WITH lane (site, asset_id, owner_id, node_id, source_id, prop, scale, w_start, lo, w_end) AS MATERIALIZED ({lanes}),
 v AS (
     SELECT l.site, l.asset_id, r.ts, min(l.w_start) AS w_start,
         sum(CAST(r.instantaneous ->> l.prop AS DOUBLE PRECISION) * CAST(l.scale AS DOUBLE PRECISION)) AS w
@@ -196,7 +196,7 @@ def power_series(
 # readings (at most ``max_gap`` apart) can span.
 _SERIES_SQL = """
 WITH RECURSIVE
-lane (k, owner_id, node_id, source_id, prop, from_energy, scale, sign, lo, hi) AS ({lanes}),
+lane (k, owner_id, node_id, source_id, prop, from_energy, scale, sign, lo, hi) AS MATERIALIZED ({lanes}),
 n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < %s),
 v AS (
     SELECT l.k, r.ts, {epoch_ms} AS t, min(l.from_energy) AS from_energy, min(l.sign) AS sign,

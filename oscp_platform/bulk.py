@@ -1,5 +1,6 @@
-"""Writing many new rows at once, for rows whose new ids nobody needs (forecast blocks, envelope
-pieces). On PostgreSQL one ``INSERT … SELECT FROM jsonb_to_recordset(%s)``: the rows travel as one
+"""Writing many new rows at once: ``rows_insert`` for rows whose new ids nobody needs (forecast
+blocks, envelope pieces), ``instances_insert`` for unsaved model instances that get their ids
+(outbox rows). On PostgreSQL one ``INSERT … SELECT FROM jsonb_to_recordset(%s)``: the rows travel as one
 JSON parameter, which for the tens to hundreds of rows of a forecast costs a fraction of
 ``bulk_create``'s VALUES lists (a conversion per field and row, hundreds of parameters) and of
 ``COPY`` (more round trips). Elsewhere ``bulk_create``.
@@ -55,3 +56,34 @@ def rows_insert(model: type[models.Model], rows: list[dict]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"{insert_columns(model, names)} {select}", [data])
     return len(rows)
+
+
+def instances_insert(instances: list[models.Model]) -> list[models.Model]:
+    """Insert unsaved ``instances`` of one model in one statement and set their ids; returns them.
+    What a field would store on save is stored (``pre_save`` and ``get_prep_value``: automatic
+    times, encrypted text), as ``bulk_create`` does, at a fraction of its cost per row."""
+    if not instances or connection.vendor != "postgresql":
+        return type(instances[0]).objects.bulk_create(instances) if instances else []
+    model = type(instances[0])
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    rows = [
+        {"n": n, **{field.attname: field.get_prep_value(field.pre_save(obj, True)) for field in fields}}
+        for n, obj in enumerate(instances)
+    ]
+    names = [field.attname for field in fields]
+    columns = ", ".join(f"{connection.ops.quote_name(f.attname)} {f.db_type(connection)}" for f in fields)
+    selected = ", ".join(connection.ops.quote_name(name) for name in names)
+    data = json.dumps(rows, default=_json_value)
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    sql = (
+        f"{insert_columns(model, names)} SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) "
+        f"AS rows(n integer, {columns}) ORDER BY n RETURNING {pk}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [data])
+        # ids come from the sequence in insertion order, which ORDER BY fixes
+        ids = sorted(row[0] for row in cursor.fetchall())
+    for obj, pk_value in zip(instances, ids, strict=True):
+        obj.pk = pk_value
+        obj._state.adding, obj._state.db = False, connection.alias
+    return instances

@@ -6,12 +6,14 @@ from datetime import timedelta
 import pytest
 import responses
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
 from connections import outbox
 from connections.choices import ConnectionState, MessageStatus, PartnerRole, RegistrationStatus
 from connections.lifecycle import partner_transition
+from connections.models import Message
 from tests.connections.factories import CapacityProviderFactory
 
 BASE = "https://cp.example.com/oscp/cp/2.0"
@@ -307,3 +309,23 @@ def test_a_batch_holds_only_the_messages_of_partners_that_must_wait(
     sent.refresh_from_db()
     assert (held.status, held.attempts, held.error) == (MessageStatus.PENDING, 0, outbox.HELD_OFFLINE)
     assert sent.status == MessageStatus.SENT and len(responses.calls) == 1
+
+
+def test_enqueue_many_stores_each_message_as_saving_it_would(partner, queued, django_capture_on_commit_callbacks):
+    """One INSERT for many: ids in the given order, published on commit, an absent body stored
+    as NULL, the creation time set and a sealed body encrypted at rest."""
+    built = [outbox.outbox_message(partner=partner, message_type="heartbeat", body={"n": n}) for n in range(3)] + [
+        outbox.outbox_message(partner=partner, message_type="heartbeat", body=None, sealed_body="secret-body")
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        created = outbox.outbox_enqueue_many(built)
+    assert [m.id for m in created] == sorted(m.id for m in created)
+    assert [i for i, _ in queued] == [m.id for m in created]
+    stored = {m.id: m for m in Message.objects.filter(id__in=[m.id for m in created])}
+    assert [stored[m.id].body for m in created] == [{"n": 0}, {"n": 1}, {"n": 2}, None]
+    assert Message.objects.filter(id=created[-1].id, body__isnull=True).exists()
+    assert all(stored[m.id].created is not None for m in created)
+    assert stored[created[-1].id].sealed_body == "secret-body"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sealed_body FROM connections_message WHERE id = %s", [created[-1].id])
+        assert "secret-body" not in cursor.fetchone()[0]
