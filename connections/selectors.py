@@ -8,6 +8,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
+from oscp_platform.raw import raw_model
 
 from .choices import ConnectionState, MessageDirection, MessageStatus
 from .models import Message, Partner
@@ -34,7 +35,7 @@ def partner_for_token(*, token: str, request_id: str = "") -> Partner | None:
     The lookup is by keyed digest: an index probe on a value the caller cannot choose, so timing
     reveals nothing of stored tokens."""
     params = [MessageDirection.INBOUND.value, MessageStatus.ACCEPTED.value, request_id, token_digest(token)]
-    return next(iter(Partner.objects.raw(_PARTNER_FOR_TOKEN, params)), None)
+    return raw_model(Partner, _PARTNER_FOR_TOKEN, params)
 
 
 def oauth_access_token_find(*, token: str):

@@ -13,6 +13,7 @@ from groups.models import CapacityGroup
 from groups.panels import PANELS
 from groups.selectors import forecast_stale
 from oscp_platform.api import timestamp_format
+from oscp_platform.raw import raw_models
 
 from .choices import EnvelopeReason, EnvelopeUnit, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Piece, Source, gap_pieces
@@ -181,7 +182,7 @@ def envelope_in_force(*, group: CapacityGroup, at: datetime) -> dict:
     in_force = {q: [] for q in Quantity.values}
     before: dict[str, datetime] = {}
     after: dict[str, datetime] = {}
-    for row in Envelope.objects.raw(_IN_FORCE, params):
+    for row in raw_models(Envelope, _IN_FORCE, params):
         if row.start <= at < row.end:
             in_force[row.quantity].append(_piece_of(row))
         elif row.end <= at:

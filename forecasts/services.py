@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
 from oscp_platform.bulk import insert_columns, rows_insert, rows_sql
+from oscp_platform.raw import raw_model
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Source, schedule_pieces
@@ -98,10 +99,10 @@ def _state_lock(*, group: CapacityGroup, skip_locked: bool = False) -> EnvelopeS
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE OF s SKIP LOCKED" if skip_locked else " FOR UPDATE OF s"
     params = [AdjustmentStatus.AWAITING.value, group.pk]
-    state = next(iter(EnvelopeState.objects.raw(sql, params)), None)
+    state = raw_model(EnvelopeState, sql, params)
     if state is None:
         EnvelopeState.objects.bulk_create([EnvelopeState(group=group)], ignore_conflicts=True)
-        state = next(iter(EnvelopeState.objects.raw(sql, params)), None)
+        state = raw_model(EnvelopeState, sql, params)
     if state is None:
         return None
     group.mode, group.mode_reason = state.group_mode, state.group_mode_reason

@@ -4,6 +4,8 @@ from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
+from oscp_platform.raw import raw_model
+
 from .models import Asset, CapacityGroup
 from .panels import PANELS
 
@@ -64,7 +66,7 @@ def group_for_partner(*, partner, identifier: str) -> CapacityGroup | None:
     """The group ``identifier`` names if ``partner`` is its Capacity Provider or Optimizer, else
     None: another account's group looks exactly like an unknown one. ``partner`` is the group's
     ``capacity_provider`` or ``capacity_optimizer`` object (the other end is read when used)."""
-    group = next(iter(CapacityGroup.objects.raw(_GROUP_FOR_PARTNER, [identifier, partner.pk, partner.pk])), None)
+    group = raw_model(CapacityGroup, _GROUP_FOR_PARTNER, [identifier, partner.pk, partner.pk])
     if group is not None:
         if group.capacity_provider_id == partner.pk:
             group.capacity_provider = partner

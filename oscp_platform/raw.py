@@ -1,0 +1,61 @@
+"""Model instances from a hand-written SELECT, for the hot paths whose one statement does what
+several ORM queries would (a partner with its request-id check, a locked row with the group's
+state, the envelope in force).
+
+``Model.objects.raw`` does the same, but works out its column mapping and converters anew for
+every query, which on a request of a few statements costs more than the statements' own Python.
+Here each (model, columns) pair is planned once: a column named after a field fills that field
+(with the field's and the backend's converters, as a query would apply them); any other column
+becomes an attribute of that name. Only the columns selected are loaded."""
+
+from functools import cache
+
+from django.db import connection, models
+
+
+@cache
+def _plan(model: type[models.Model], columns: tuple[str, ...], vendor: str):
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    table = model._meta.db_table
+    field_names, field_indexes, extra, converters = [], [], [], []
+    order = {field.column: n for n, field in enumerate(model._meta.concrete_fields)}
+    for index, name in sorted(enumerate(columns), key=lambda item: order.get(item[1], len(order))):
+        field = by_column.get(name)
+        if field is None:
+            extra.append((index, name))
+            continue
+        field_names.append(field.attname)
+        field_indexes.append(index)
+        column = field.get_col(table)
+        found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        if found:
+            converters.append((len(field_indexes) - 1, column, found))
+    return field_names, field_indexes, extra, converters
+
+
+def raw_models(model: type[models.Model], sql: str, params) -> list[models.Model]:
+    """The rows of ``sql`` as instances of ``model`` (see the module's text)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = tuple(column[0] for column in cursor.description)
+        rows = cursor.fetchall()
+    field_names, field_indexes, extra, converters = _plan(model, columns, connection.vendor)
+    found = []
+    for row in rows:
+        values = [row[index] for index in field_indexes]
+        for position, column, functions in converters:
+            value = values[position]
+            for function in functions:
+                value = function(value, column, connection)
+            values[position] = value
+        instance = model.from_db(connection.alias, field_names, values)
+        for index, name in extra:
+            setattr(instance, name, row[index])
+        found.append(instance)
+    return found
+
+
+def raw_model(model: type[models.Model], sql: str, params) -> models.Model | None:
+    """The first row of ``sql`` as an instance of ``model``, or None."""
+    rows = raw_models(model, sql, params)
+    return rows[0] if rows else None
