@@ -4,10 +4,10 @@ how soon a burst of forecasts is readable through the envelope API.
 
 Everything goes over real HTTP to one gunicorn with the production settings, on a fresh database
 ``oscp_bench_forecasts`` (``bench/common.py``). Requests carry ``X-Forwarded-Proto: https`` as the
-TLS-terminating proxy in front of gunicorn would. gunicorn runs 2 workers with 4 threads each
-(gthread): on 2 cores two processes keep both busy, and the threads let a worker parse the next
-request while another waits on PostgreSQL, so neither endpoint queues behind a database round
-trip; the same server answers both endpoints.
+TLS-terminating proxy in front of gunicorn would. gunicorn runs as ``deploy/`` runs it: sync
+workers, ``WEB_CONCURRENCY`` of them (2 x cores + 1, 5 here), one request at a time each, so a
+worker waiting on PostgreSQL leaves the cores to the others; the same server answers both
+endpoints.
 
 Each forecast goes to another of the bench's groups (a Capacity Provider's groups in turn), as
 Vector spreads them: a group's forecasts serialize on its envelope lock, which is not what is
@@ -35,6 +35,7 @@ Environment: PGURL (server), CELERY_BROKER_URL (default: ``.env``, else redis db
 
 import argparse
 import json
+import os
 import threading
 import time
 import uuid
@@ -64,7 +65,7 @@ DB_NAME = "oscp_bench_forecasts"
 FORECAST_PATH = "/oscp/fp/2.0/update_group_capacity_forecast"
 ENVELOPE_PATH = "/solaruser/api/v1/sec/user/oscp/envelopes"
 PROXY = {"X-Forwarded-Proto": "https"}  # TLS ends at the proxy in front of gunicorn
-WORKERS, THREADS = 2, 4
+WORKERS, THREADS = 2 * (os.cpu_count() or 1) + 1, 1  # deploy/oscp.env's WEB_CONCURRENCY rule
 BURST_SECONDS = 60.0
 FIXED_RATE = 100  # requests/s offered in the open-loop runs
 POLL_INTERVAL = 0.05
