@@ -205,7 +205,18 @@ def operating_context(group) -> dict:
         "mode_badge": mode_badge(group.mode),
         "stale": selectors.group_forecast_stale(group=group, now=now),
         "in_force": [
-            (quantity, [{**item, "shown": limit_text(item["value"], item["unit"])} for item in items])
+            (
+                quantity,
+                [
+                    {
+                        **item,
+                        "shown": limit_text(item["value"], item["unit"]),
+                        "from": _whole_seconds(item["start"]),
+                        "until": _whole_seconds(item["end"]),
+                    }
+                    for item in items
+                ],
+            )
             for quantity, items in (
                 ("import", envelope["importLimits"]),
                 ("export", envelope["exportLimits"]),
@@ -215,6 +226,11 @@ def operating_context(group) -> dict:
         "chart": chart,
         "changes": group.mode_changes.all()[:20],
     }
+
+
+def _whole_seconds(stamp: str | None) -> str | None:
+    """An API timestamp (``2026-12-02 15:03:10.283503Z``) as staff read it, to the second."""
+    return stamp.split(".")[0] + "Z" if stamp and "." in stamp else stamp
 
 
 def _groups_url(**params) -> str:

@@ -65,12 +65,25 @@ def _asset_save(request, asset, form, change) -> Asset:
     return saved
 
 
+class AssetInlineForm(AssetAdminForm):
+    """The asset row on its group's page: inputs sized to their content, so the row fits 1,400 px
+    beside the navigation."""
+
+    WIDTHS = {"name": "10em", "identifier": "9em", "node_id": "6em", "source_id": "10em"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, width in self.WIDTHS.items():
+            if name in self.fields:
+                self.fields[name].widget.attrs["style"] = f"width: {width}"
+
+
 class AssetInline(admin.TabularInline):
     model = Asset
-    form = AssetAdminForm
+    form = AssetInlineForm
     extra = 0
-    fields = ["name", "identifier", "audience", "enabled", "node_id", "source_id", "category", "phase"]
-    show_change_link = True
+    fields = ["name", "identifier", "audience", "enabled", "node_id", "source_id", "category"]
+    show_change_link = True  # the phase and the measurement settings are on the asset's own page
 
 
 class CapacityGroupAdminForm(forms.ModelForm):

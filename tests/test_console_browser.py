@@ -7,6 +7,7 @@ Without chromium/chromedriver the test is skipped saying so; with REQUIRE_SERVIC
 
 import json
 import os
+import re
 import shutil
 from datetime import timedelta
 from decimal import Decimal
@@ -211,6 +212,8 @@ def test_support_console_in_a_browser(browser, live_server, console_data):
     assert series["Import limit (fallback)"] > 0
     assert drawn["x"] == "Time (UTC)" and drawn["y"].startswith("Power (kW)") and drawn["zoom"]
     assert "depot-harbour" in browser.page_source
+    assert not re.search(r":\d\d\.\d+Z", _text(browser, "#content-main"))  # times shown to the second
+    assert _fits(browser)  # the assets inline included
     _screenshot(browser, "group.png")
 
     # A dead message: formatted body, links to its partner and group, no next attempt.
