@@ -6,6 +6,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -68,14 +69,20 @@ class ForecastAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Tell the provider these forecasts cannot be met (compliance error)")
     def report_cannot_comply(self, request, queryset):
+        queued = 0
         for forecast in queryset.select_related("group__capacity_provider"):
-            compliance.compliance_error_raise(
-                group=forecast.group,
-                forecast=forecast,
-                message=f"Cannot comply with forecast {forecast.request_id}.",
-                raised_by=request.user,
-            )
-        self.message_user(request, f"{queryset.count()} compliance error(s) queued.", messages.SUCCESS)
+            try:
+                compliance.compliance_error_raise(
+                    group=forecast.group,
+                    forecast=forecast,
+                    message=f"Cannot comply with forecast {forecast.request_id}.",
+                    raised_by=request.user,
+                )
+                queued += 1
+            except ValidationError as exc:
+                self.message_user(request, f"Forecast {forecast.pk}: {' '.join(exc.messages)}", messages.ERROR)
+        if queued:
+            self.message_user(request, f"{queued} compliance error(s) queued.", messages.SUCCESS)
 
 
 def limit_text(value, unit: str = "kW") -> str:

@@ -4,9 +4,11 @@ check of measured power against the import limit."""
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from connections.choices import MessageType
+from connections.client import call_refusal
 from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
 
@@ -63,7 +65,12 @@ def compliance_error_raise(
 ) -> ComplianceError:
     """Tell the group's provider we cannot comply with ``forecast`` (X-Correlation-ID = its
     request id). Without a forecast, ``correlation_id`` goes out as given and the error is
-    recorded as linked to no forecast."""
+    recorded as linked to no forecast. Refused up front (``partnerToken``) when the provider could
+    not be called: the message would only die in the outbox."""
+    provider = group.capacity_provider
+    refusal = call_refusal(provider) if provider is not None else "the group has no Capacity Provider"
+    if refusal:
+        raise ValidationError({"partnerToken": [f"A compliance error cannot be sent: {refusal}"]})
     correlation_id = forecast.request_id if forecast is not None else correlation_id
     outbound = _compliance_error_send(group=group, correlation_id=correlation_id, text=message, blocks=blocks or [])
     return ComplianceError.objects.create(

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from psycopg.errors import UniqueViolation
 
+from connections.client import call_refusal
 from connections.models import Message
 from connections.outbox import outbox_enqueue, outbox_enqueue_many, outbox_message
 from groups.choices import Audience
@@ -316,6 +317,9 @@ def report_send(*, group: CapacityGroup, audience: str, period_start: datetime, 
     partner = audience_partner(group, audience) if audience in AUDIENCE_FIELDS else None
     if partner is None:
         raise ValidationError({"audience": [f"The group has no {audience or 'such'} partner to report to."]})
+    refusal = call_refusal(partner)
+    if refusal:
+        raise ValidationError({"partnerToken": [f"The report cannot be sent: {refusal}"]})
     period = audience_period(group, audience)
     if not period:
         raise ValidationError({"audience": ["The group has no measurement period for this audience."]})

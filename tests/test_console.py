@@ -15,7 +15,9 @@ from django.utils import timezone
 from connections.choices import ConnectionState, MessageDirection, MessageStatus, TokenKind
 from connections.lifecycle import partner_transition
 from connections.models import Message, Partner
+from forecasts.models import ComplianceError
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory, MessageFactory
+from tests.forecasts.factories import ForecastFactory
 from tests.groups.factories import CapacityGroupFactory
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +167,37 @@ def test_retry_of_a_message_that_would_die_again_is_refused(admin_client, api_cl
     assert response.status_code == 400 and response.json()["message"].startswith("partnerToken:")
     dead.refresh_from_db()
     assert dead.status == MessageStatus.DEAD and dead.error == "no token"
+
+
+def test_compliance_error_to_a_provider_with_no_token_is_refused_everywhere(admin_client, api_client, user):
+    provider = CapacityProviderFactory(owner=user, partner_token="")
+    group = CapacityGroupFactory(owner=user, capacity_provider=provider)
+    forecast = ForecastFactory(group=group, sender=provider)
+
+    changelist = reverse("admin:forecasts_forecast_changelist")
+    page = admin_client.post(
+        changelist, {"action": "report_cannot_comply", "_selected_action": [forecast.id]}, follow=True
+    ).content.decode()
+    assert "A compliance error cannot be sent: no token to call this partner with" in unescape(page)
+    assert "queued" not in page
+
+    url = f"/solaruser/api/v1/sec/user/oscp/capacity-groups/{group.id}/compliance-errors"
+    response = api_client.post(url, {"message": "cannot", "forecastId": forecast.id}, format="json")
+    assert response.status_code == 400 and response.json()["message"].startswith("partnerToken:")
+    assert not ComplianceError.objects.exists() and not Message.objects.exists()
+
+
+def test_report_resend_to_a_partner_with_no_token_is_refused(admin_client, api_client, user):
+    provider = CapacityProviderFactory(owner=user, partner_token="")
+    group = CapacityGroupFactory(owner=user, capacity_provider=provider, capacity_provider_measurement_period="Hour")
+    start = (timezone.now() - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+
+    url = f"/solaruser/api/v1/sec/user/oscp/capacity-groups/{group.id}/measurements/send"
+    body = {"audience": "CapacityProvider", "periodStart": start.isoformat()}
+    response = api_client.post(url, body, format="json")
+    assert response.status_code == 400 and response.json()["message"].startswith("partnerToken:")
+    assert "no token to call this partner with" in response.json()["message"]
+    assert not Message.objects.exists()
 
 
 def test_retry_of_a_message_whose_partner_was_deleted_is_refused(admin_client):
