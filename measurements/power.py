@@ -231,7 +231,7 @@ per_asset AS (
     UNION ALL
     SELECT (t / %s) * %s AS p, CAST(min(sign) AS DOUBLE PRECISION) * avg(v) AS kw
     FROM v WHERE from_energy = 0 AND v IS NOT NULL
-    GROUP BY k, (t / %s) * %s
+    GROUP BY k, p
 )
 SELECT p, sum(kw) FROM per_asset
 WHERE p >= %s AND p < %s
@@ -272,7 +272,7 @@ def _series(specs: list[PowerSpec], first, end, step, max_gap) -> list[tuple[dat
     spans = gap_ms // step_ms + 2
     sql = _SERIES_SQL.format(lanes=rows_sql(_SERIES_COLUMNS), epoch_ms=epoch_ms("r.ts"))
     bounds = [db_time(first - max_gap), db_time(end + max_gap)]
-    params = [rows_param(lanes), spans, *bounds, *[step_ms] * 6, gap_ms, *[step_ms] * 6]
+    params = [rows_param(lanes), spans, *bounds, *[step_ms] * 6, gap_ms, *[step_ms] * 4]
     params += [_ms(first - EPOCH), _ms(end - EPOCH)]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
