@@ -8,7 +8,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from oscp_platform.crypto import token_digest
-from oscp_platform.raw import raw_model
+from oscp_platform.raw import columns_sql, raw_model
 
 from .choices import ConnectionState, MessageDirection, MessageStatus
 from .models import Message, Partner
@@ -18,8 +18,8 @@ from .oscp.messages import offline_allowed_types
 # X-Request-ID accepted: what every OSCP request asks first, in one indexed query (the token's
 # unique digest, the partial unique index of accepted request ids). Written out rather than built
 # by the ORM, which costs several times the query itself on this path.
-_PARTNER_FOR_TOKEN = """
-SELECT p.*,
+_PARTNER_FOR_TOKEN = f"""
+SELECT {columns_sql(Partner, "p")},
        EXISTS (
            SELECT 1 FROM connections_message m
            WHERE m.partner_id = p.id AND m.direction = %s AND m.status = %s AND m.request_id = %s

@@ -13,7 +13,7 @@ from groups.models import CapacityGroup
 from groups.panels import PANELS
 from groups.selectors import forecast_stale
 from oscp_platform.api import timestamp_format
-from oscp_platform.raw import raw_models
+from oscp_platform.raw import columns_sql, raw_models
 
 from .choices import EnvelopeReason, EnvelopeUnit, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Piece, Source, gap_pieces
@@ -145,28 +145,28 @@ def envelope_pieces(*, group: CapacityGroup, start: datetime, end: datetime) -> 
 # statement of index probes. Written out: the ORM cannot slice the parts of a union on SQLite,
 # and building the query costs it several times the query itself.
 _IN_FORCE = """
-SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND start <= %(at)s AND "end" > %(at)s
+SELECT {columns} FROM forecasts_envelope e WHERE group_id = %(group)s AND start <= %(at)s AND "end" > %(at)s
 UNION ALL
 SELECT * FROM (
-    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(import)s AND "end" <= %(at)s
+    SELECT {columns} FROM forecasts_envelope e WHERE group_id = %(group)s AND quantity = %(import)s AND "end" <= %(at)s
     ORDER BY "end" DESC LIMIT 1
 ) AS import_before
 UNION ALL
 SELECT * FROM (
-    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(import)s AND "end" > %(at)s
+    SELECT {columns} FROM forecasts_envelope e WHERE group_id = %(group)s AND quantity = %(import)s AND "end" > %(at)s
     AND start > %(at)s ORDER BY start LIMIT 1
 ) AS import_after
 UNION ALL
 SELECT * FROM (
-    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(export)s AND "end" <= %(at)s
+    SELECT {columns} FROM forecasts_envelope e WHERE group_id = %(group)s AND quantity = %(export)s AND "end" <= %(at)s
     ORDER BY "end" DESC LIMIT 1
 ) AS export_before
 UNION ALL
 SELECT * FROM (
-    SELECT * FROM forecasts_envelope WHERE group_id = %(group)s AND quantity = %(export)s AND "end" > %(at)s
+    SELECT {columns} FROM forecasts_envelope e WHERE group_id = %(group)s AND quantity = %(export)s AND "end" > %(at)s
     AND start > %(at)s ORDER BY start LIMIT 1
 ) AS export_after
-"""
+""".replace("{columns}", columns_sql(Envelope, "e"))
 
 
 def envelope_in_force(*, group: CapacityGroup, at: datetime) -> dict:

@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
 from oscp_platform.bulk import insert_columns, rows_insert, rows_sql
-from oscp_platform.raw import raw_model
+from oscp_platform.raw import columns_sql, raw_model
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Source, schedule_pieces
@@ -50,8 +50,8 @@ ENVELOPE_CHANGED = "envelope_changed"
 # its provider's connection (read again: a handshake may have committed since the request read
 # it) and whether anyone subscribes to changes or awaits an answer. One statement, written out:
 # the ORM spends several times the query itself building it.
-_STATE_LOCK = """
-SELECT s.*,
+_STATE_LOCK = f"""
+SELECT {columns_sql(EnvelopeState, "s")},
        g.mode AS group_mode, g.mode_since AS group_mode_since, g.mode_reason AS group_mode_reason,
        g.capacity_provider_id AS provider_id,
        p.name AS provider_name, p.connection_state AS provider_connection_state,

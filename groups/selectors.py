@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
-from oscp_platform.raw import raw_model
+from oscp_platform.raw import columns_sql, raw_model
 
 from .models import Asset, CapacityGroup
 from .panels import PANELS
@@ -55,8 +55,8 @@ def asset_list(*, user) -> QuerySet[Asset]:
 
 # Every group-scoped OSCP message asks this; written out rather than built by the ORM, which
 # costs several times the query itself.
-_GROUP_FOR_PARTNER = """
-SELECT * FROM groups_capacitygroup
+_GROUP_FOR_PARTNER = f"""
+SELECT {columns_sql(CapacityGroup, "g")} FROM groups_capacitygroup g
 WHERE identifier = %s AND (capacity_provider_id = %s OR capacity_optimizer_id = %s)
 ORDER BY id LIMIT 1
 """

@@ -6,11 +6,20 @@ state, the envelope in force).
 every query, which on a request of a few statements costs more than the statements' own Python.
 Here each (model, columns) pair is planned once: a column named after a field fills that field
 (with the field's and the backend's converters, as a query would apply them); any other column
-becomes an attribute of that name. Only the columns selected are loaded."""
+becomes an attribute of that name. Only the columns selected are loaded.
+
+Statements name their columns (``columns_sql``) rather than ``*``: PostgreSQL keeps a kept
+connection's prepared statements across a migration, and one whose result columns changed under
+it would fail ("cached plan must not change result type") where a named list is planned again."""
 
 from functools import cache
 
 from django.db import connection, models
+
+
+def columns_sql(model: type[models.Model], alias: str) -> str:
+    """Every concrete column of ``model``, qualified by ``alias``, for a SELECT list."""
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
 
 
 @cache

@@ -87,10 +87,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_PREPARED_STATEMENTS", default=True
 ):
-    # Parameters bound by the server, so a statement a kept connection runs again and again (every
-    # forecast, report and heartbeat runs the same few) is prepared once and not planned anew:
-    # about 15 % less time per forecast. Off for a pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    # Parameters bound by the server, and a statement a kept connection has run a few times
+    # prepared, so it is not parsed and planned again (every forecast, report batch and heartbeat
+    # batch runs the same few). Django turns psycopg's preparation off unless prepare_threshold is
+    # given. Off for a pooler that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web server, worker and beat share one file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})

@@ -85,3 +85,48 @@ def test_a_repeated_request_id_costs_two_statements_and_changes_nothing(oscp, gr
     assert again.status_code == 204
     assert len(statements(captured)) == 2  # the partner (request id seen), the duplicate's log row
     assert Forecast.objects.count() == 1
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [" ".join(row[0].split()) for row in cursor.fetchall()]
+
+
+def test_a_kept_connection_prepares_the_statements_a_forecast_repeats(oscp, provider, provider_token):
+    group = CapacityGroupFactory(owner=provider.owner, capacity_provider=provider)
+    start = now_quarter()
+    for first in range(20, 27):
+        assert oscp.post(PATH, day_ahead(group, start, first=first), token=provider_token).status_code == 204
+
+    prepared = prepared_statements()
+    # Parsed and planned once per connection, not once per forecast.
+    assert any("FROM connections_partner p JOIN connections_inboundtoken t" in text for text in prepared), prepared
+    assert any(text.startswith("WITH gone AS ( DELETE FROM forecasts_envelope") for text in prepared), prepared
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_survive_a_column_added_by_a_migration(oscp, provider, provider_token):
+    """A deploy migrates while running processes keep their connections: their prepared
+    statements must still run once a table they read gains a column."""
+    import psycopg
+
+    group = CapacityGroupFactory(owner=provider.owner, capacity_provider=provider)
+    start = now_quarter()
+    for first in range(20, 27):
+        assert oscp.post(PATH, day_ahead(group, start, first=first), token=provider_token).status_code == 204
+    settings = connection.settings_dict
+    tables = ["connections_partner", "groups_capacitygroup", "forecasts_envelopestate", "forecasts_envelope"]
+    other = psycopg.connect(
+        dbname=settings["NAME"], user=settings["USER"], host=settings["HOST"], port=settings["PORT"], autocommit=True
+    )
+    try:
+        for table in tables:
+            other.execute(f"ALTER TABLE {table} ADD COLUMN added_by_migration integer")
+        sent = oscp.post(PATH, day_ahead(group, start, first=41), token=provider_token)
+        assert sent.status_code == 204, sent.content
+        assert envelope_in_force(group=group, at=start)["importLimits"][0]["value"] == 41
+    finally:
+        for table in tables:
+            other.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_migration")
+        other.close()
