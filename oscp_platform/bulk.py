@@ -9,6 +9,7 @@ JSON parameter, which for the tens to hundreds of rows of a forecast costs a fra
 one statement."""
 
 from decimal import Decimal
+from functools import cache
 
 import orjson
 from django.db import connection, models
@@ -25,16 +26,23 @@ def _json_text(rows: list[dict]) -> str:
     return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+@cache
+def _record_columns(model: type[models.Model], names: tuple[str, ...], vendor: str) -> tuple[str, str]:
+    """(the record's column definitions, the selected columns) for fields ``names``: worked out
+    once per model and fields (a foreign key's type alone takes longer than the insert's JSON)."""
+    fields = [model._meta.get_field(name) for name in names]
+    columns = ", ".join(f"{connection.ops.quote_name(field.attname)} {field.db_type(connection)}" for field in fields)
+    selected = ", ".join(connection.ops.quote_name(field.attname) for field in fields)
+    return columns, selected
+
+
 def rows_sql(
     model: type[models.Model], rows: list[dict], names: list[str], *, placeholder: str = "%s"
 ) -> tuple[str, str]:
     """``SELECT <names> FROM jsonb_to_recordset(<placeholder>) AS …`` over ``rows`` (dicts keyed by
     the fields' attnames) and the JSON text its placeholder stands for."""
-    fields = [model._meta.get_field(name) for name in names]
-    columns = ", ".join(f"{connection.ops.quote_name(field.attname)} {field.db_type(connection)}" for field in fields)
-    selected = ", ".join(connection.ops.quote_name(field.attname) for field in fields)
-    data = _json_text(rows)
-    return f"SELECT {selected} FROM jsonb_to_recordset({placeholder}::jsonb) AS rows({columns})", data
+    columns, selected = _record_columns(model, tuple(names), connection.vendor)
+    return f"SELECT {selected} FROM jsonb_to_recordset({placeholder}::jsonb) AS rows({columns})", _json_text(rows)
 
 
 def insert_columns(model: type[models.Model], names: list[str]) -> str:
@@ -73,8 +81,7 @@ def instances_insert(instances: list[models.Model]) -> list[models.Model]:
         for n, obj in enumerate(instances)
     ]
     names = [field.attname for field in fields]
-    columns = ", ".join(f"{connection.ops.quote_name(f.attname)} {f.db_type(connection)}" for f in fields)
-    selected = ", ".join(connection.ops.quote_name(name) for name in names)
+    columns, selected = _record_columns(model, tuple(names), connection.vendor)
     data = _json_text(rows)
     pk = connection.ops.quote_name(model._meta.pk.column)
     sql = (
