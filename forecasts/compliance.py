@@ -15,7 +15,7 @@ from groups.models import CapacityGroup
 from .choices import ComplianceOrigin, Quantity
 from .models import ComplianceError, Forecast
 from .oscp.wire import wire_blocks
-from .selectors import envelope_pieces
+from .selectors import envelopes_pieces
 
 COMPLIANCE_ERROR = MessageType.GROUP_CAPACITY_COMPLIANCE_ERROR
 
@@ -101,39 +101,77 @@ def compliance_check(
     """Record a breach when ``measured_kw`` (average power over the whole measurement period)
     exceeds the import limit over that period (time-weighted where the limit changes within it).
     With ``group.report_compliance_breaches`` the provider is told, correlated to the forecast
-    the limit came from. Called by the measurements app once per group and aggregated period;
-    calling it again for the same period records nothing new."""
-    measured = Decimal(str(measured_kw))
-    imports = envelope_pieces(group=group, start=period_start, end=period_end)[Quantity.IMPORT]
-    bounds = sorted({period_start, period_end} | {p.start for p in imports} | {p.end for p in imports})
-    bounds = [b for b in bounds if period_start <= b <= period_end]
-    allowed, seconds, sources = Decimal(0), Decimal((period_end - period_start).total_seconds()), {}
-    for start, end in zip(bounds, bounds[1:], strict=False):
-        in_force = [p for p in imports if p.start <= start and p.end >= end]
+    the limit came from. Calling it again for the same period records nothing new."""
+    return compliance_checks_record([(group, period_start, period_end, measured_kw)])[0]
+
+
+@transaction.atomic
+def compliance_checks_record(
+    checks: list[tuple[CapacityGroup, datetime, datetime, Decimal | float]],
+) -> list[ComplianceError | None]:
+    """``compliance_check`` of each (group, period start, period end, measured kW), in order: the
+    breach recorded (or already recorded) for it, else None. The limits of every check come from
+    one query and the breaches already recorded from one more; only a new breach costs statements
+    of its own. Called by the measurements app with each batch of aggregated periods."""
+    pieces = envelopes_pieces([(group, start, end) for group, start, end, _ in checks])
+    breaches = []  # (index of the check, (limit kW, source forecast ids))
+    for index, ((_, start, end, measured_kw), by_quantity) in enumerate(zip(checks, pieces, strict=True)):
+        limit = _period_limit(by_quantity[Quantity.IMPORT], start, end)
+        if limit is not None and Decimal(str(measured_kw)) > limit[0]:
+            breaches.append((index, limit))
+    results: list[ComplianceError | None] = [None] * len(checks)
+    if not breaches:
+        return results
+    recorded = {
+        (error.group_id, error.period_start, error.period_end): error
+        for error in ComplianceError.objects.filter(
+            origin=ComplianceOrigin.SELF_CHECK,
+            group_id__in={checks[index][0].id for index, _ in breaches},
+            period_start__in={checks[index][1] for index, _ in breaches},
+        )
+    }
+    source_ids = {source for _, (_, sources) in breaches for source in sources}
+    newest_first = list(Forecast.objects.filter(id__in=source_ids)) if source_ids else []
+    for index, (limit_kw, sources) in breaches:
+        group, start, end, measured_kw = checks[index]
+        key = (group.id, start, end)
+        if key not in recorded:
+            forecast = next((f for f in newest_first if f.id in sources), None)
+            measured = Decimal(str(measured_kw))
+            recorded[key] = _breach_record(
+                group=group, start=start, end=end, measured=measured, limit_kw=limit_kw, forecast=forecast
+            )
+        results[index] = recorded[key]
+    return results
+
+
+def _period_limit(imports, start: datetime, end: datetime) -> tuple[Decimal, set[int]] | None:
+    """(the import limit over [start, end) in kW, time-weighted, and the forecasts it came from),
+    or None when part of it is not comparable with kW."""
+    bounds = sorted({start, end} | {p.start for p in imports} | {p.end for p in imports})
+    bounds = [b for b in bounds if start <= b <= end]
+    allowed, seconds, sources = Decimal(0), Decimal((end - start).total_seconds()), set()
+    for piece_start, piece_end in zip(bounds, bounds[1:], strict=False):
+        in_force = [p for p in imports if p.start <= piece_start and p.end >= piece_end]
         limit = _import_kw(in_force)
         if limit is None:
             return None
-        allowed += limit * Decimal((end - start).total_seconds())
-        for piece in in_force:
-            if piece.source_id:
-                sources[piece.source_id] = piece
-    limit_kw = (allowed / seconds).quantize(Decimal("0.000001")) if seconds else Decimal(0)
-    if measured <= limit_kw:
-        return None
-    existing = ComplianceError.objects.filter(
-        group=group, origin=ComplianceOrigin.SELF_CHECK, period_start=period_start, period_end=period_end
-    ).first()
-    if existing:
-        return existing
-    forecast = Forecast.objects.filter(id__in=list(sources)).first() if sources else None
+        allowed += limit * Decimal((piece_end - piece_start).total_seconds())
+        sources |= {p.source_id for p in in_force if p.source_id}
+    return ((allowed / seconds).quantize(Decimal("0.000001")) if seconds else Decimal(0)), sources
+
+
+def _breach_record(
+    *, group: CapacityGroup, start: datetime, end: datetime, measured: Decimal, limit_kw: Decimal, forecast
+) -> ComplianceError:
     text = (
-        f"Measured {measured} kW from {period_start:%Y-%m-%d %H:%M} to {period_end:%H:%M} UTC "
+        f"Measured {measured} kW from {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC "
         f"exceeds the import limit of {limit_kw} kW."
     )
     blocks = []
     if forecast is not None:
         blocks = list(
-            forecast.blocks.filter(start_time__lt=period_end, end_time__gt=period_start).values(
+            forecast.blocks.filter(start_time__lt=end, end_time__gt=start).values(
                 "capacity", "phase", "unit", "start_time", "end_time"
             )
         )
@@ -148,8 +186,8 @@ def compliance_check(
         forecasted_blocks=wire_blocks(blocks),
         origin=ComplianceOrigin.SELF_CHECK,
         outbound_message=outbound,
-        period_start=period_start,
-        period_end=period_end,
+        period_start=start,
+        period_end=end,
         measured_kw=measured,
         limit_kw=limit_kw,
     )

@@ -1,5 +1,6 @@
 """Reads on forecasts, operating envelopes and group modes."""
 
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
@@ -126,18 +127,37 @@ def _piece_of(row: Envelope) -> Piece:
 def envelope_pieces(*, group: CapacityGroup, start: datetime, end: datetime) -> dict[str, list[Piece]]:
     """Every limit of the group overlapping [start, end), by quantity; times no received block
     covers are filled with the group's fallback or the platform default (import and export)."""
-    rows = Envelope.objects.filter(group=group, end__gt=start, start__lt=end).order_by("start", "phase")
-    result: dict[str, list[Piece]] = {q: [] for q in Quantity.values}
-    for row in rows:
-        result[row.quantity].append(_piece_of(row))
-    for quantity in (Quantity.IMPORT, Quantity.EXPORT):
-        value, reason, rule = fallback_limit(group=group, quantity=quantity)
-        covered = [(p.start, p.end) for p in result[quantity]]
-        result[quantity] = sorted(
-            result[quantity] + gap_pieces(covered, start=start, end=end, value=value, reason=reason, rule=rule),
-            key=lambda p: (p.start, p.phase),
-        )
-    return result
+    return envelopes_pieces([(group, start, end)])[0]
+
+
+def envelopes_pieces(windows: list[tuple[CapacityGroup, datetime, datetime]]) -> list[dict[str, list[Piece]]]:
+    """``envelope_pieces`` of each (group, start, end) in ``windows``, in order, from one query."""
+    if not windows:
+        return []
+    groups_by_span: dict[tuple[datetime, datetime], set[int]] = defaultdict(set)
+    for group, start, end in windows:  # a batch's windows share a few spans (its periods)
+        groups_by_span[start, end].add(group.id)
+    overlap = Q()
+    for (start, end), group_ids in groups_by_span.items():
+        overlap |= Q(group_id__in=group_ids, end__gt=start, start__lt=end)
+    rows_by_group: dict[int, list[Envelope]] = defaultdict(list)
+    for row in Envelope.objects.filter(overlap).order_by("start", "phase"):
+        rows_by_group[row.group_id].append(row)
+    results = []
+    for group, start, end in windows:
+        result: dict[str, list[Piece]] = {q: [] for q in Quantity.values}
+        for row in rows_by_group[group.id]:
+            if row.end > start and row.start < end:
+                result[row.quantity].append(_piece_of(row))
+        for quantity in (Quantity.IMPORT, Quantity.EXPORT):
+            value, reason, rule = fallback_limit(group=group, quantity=quantity)
+            covered = [(p.start, p.end) for p in result[quantity]]
+            result[quantity] = sorted(
+                result[quantity] + gap_pieces(covered, start=start, end=end, value=value, reason=reason, rule=rule),
+                key=lambda p: (p.start, p.phase),
+            )
+        results.append(result)
+    return results
 
 
 # The rows in force at a time and, per limit quantity, the rows either side of it (the last to

@@ -35,15 +35,13 @@ def compliance_checks(checks: list[list]) -> None:
     """The compliance checks of a batch of reported periods (published by the measurements app by
     name), each [group id, period start, period end, measured kW], in one transaction."""
     groups = CapacityGroup.objects.in_bulk({check[0] for check in checks})
-    with transaction.atomic():
-        for group_id, period_start, period_end, measured_kw in checks:
-            if group_id in groups:
-                compliance.compliance_check(
-                    group=groups[group_id],
-                    period_start=parse_datetime(period_start),
-                    period_end=parse_datetime(period_end),
-                    measured_kw=measured_kw,
-                )
+    compliance.compliance_checks_record(
+        [
+            (groups[group_id], parse_datetime(period_start), parse_datetime(period_end), measured_kw)
+            for group_id, period_start, period_end, measured_kw in checks
+            if group_id in groups
+        ]
+    )
 
 
 @shared_task(name="forecasts.compliance_check")

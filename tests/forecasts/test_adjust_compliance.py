@@ -11,6 +11,7 @@ from forecasts.models import AdjustmentRequest, ComplianceError
 from forecasts.tasks import compliance_checks
 from tests.forecasts.conftest import T0, blocks
 from tests.forecasts.factories import ForecastFactory
+from tests.groups.factories import CapacityGroupFactory
 
 pytestmark = pytest.mark.django_db
 Q = timedelta(minutes=15)
@@ -178,3 +179,20 @@ def test_measurement_reports_hand_a_batch_of_periods_to_one_task(group, receive)
     compliance_checks([[group.id, *period, 9.0], [group.id + 1000, *period, 50.0], [group.id, *period, 12.5]])
     breach = ComplianceError.objects.get()
     assert (breach.group, breach.measured_kw, breach.limit_kw) == (group, Decimal("12.5"), 10)
+
+
+def test_a_batch_of_checks_reads_every_limit_at_once(group, receive, django_assert_max_num_queries):
+    """One batch over many groups and two periods: each check is held to its own group's limit in
+    its own period, and the limits cost the same queries for eight groups as for one."""
+    others = [CapacityGroupFactory(owner=group.owner, capacity_provider=group.capacity_provider) for _ in range(7)]
+    for n, each in enumerate([group, *others]):
+        receive(each, "CONSUMPTION", blocks(capacity=[10 + n, 20 + n], count=2))
+    first, second = [T0.isoformat(), (T0 + Q).isoformat()], [(T0 + Q).isoformat(), (T0 + 2 * Q).isoformat()]
+    within = [[each.id, *period, 9.0] for each in [group, *others] for period in (first, second)]
+    with django_assert_max_num_queries(4):  # the groups, the envelope pieces, a savepoint and its release
+        compliance_checks(within)
+    assert not ComplianceError.objects.exists()
+
+    compliance_checks([[group.id, *first, 10.5], [others[0].id, *first, 10.5], [others[0].id, *second, 21.5]])
+    breaches = {(e.group_id, e.period_start, e.limit_kw) for e in ComplianceError.objects.all()}
+    assert breaches == {(group.id, T0, 10), (others[0].id, T0 + Q, 21)}
