@@ -1,6 +1,7 @@
 """Writes on partners and their credentials (the outbox is ``connections.outbox``)."""
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -33,9 +34,19 @@ def inbound_token_issue(*, partner: Partner, kind: str = TokenKind.INITIAL) -> s
     return token
 
 
-def partner_forecast_received(*, partner_id: int, at) -> None:
-    """Bookkeeping: the partner sent a capacity forecast (one UPDATE, no history row)."""
-    Partner.objects.filter(pk=partner_id).update(last_forecast_received_at=at)
+# How stale the partner's last forecast time may be: its forecasts a second apart write it once, so
+# a provider sending a fleet's forecasts at once does not queue them all on its partner row's lock.
+FORECAST_RECEIVED_RESOLUTION = timedelta(seconds=1)
+
+
+def partner_forecast_received(*, partner: Partner, at) -> None:
+    """Bookkeeping: the partner sent a capacity forecast (one UPDATE, no history row; none when the
+    time it last did, as loaded with ``partner``, is less than a second before ``at``)."""
+    last = partner.last_forecast_received_at
+    if last is not None and timedelta(0) <= at - last < FORECAST_RECEIVED_RESOLUTION:
+        return
+    Partner.objects.filter(pk=partner.pk).update(last_forecast_received_at=at)
+    partner.last_forecast_received_at = at
 
 
 @transaction.atomic

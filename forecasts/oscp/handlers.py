@@ -35,7 +35,7 @@ def forecast_received(inbound: Inbound, message) -> None:
     if inbound.partner.role == PartnerRole.CAPACITY_OPTIMIZER and inbound.data["type"] not in OPTIMIZER_FORECAST_TYPES:
         raise OscpError(403, "type: a Capacity Optimizer may only send OPTIMUM forecasts.")
     _forecast(inbound, message)
-    partner_forecast_received(partner_id=inbound.partner.id, at=message.created)
+    partner_forecast_received(partner=inbound.partner, at=message.created)
 
 
 def adjustment_received(inbound: Inbound, message) -> None:

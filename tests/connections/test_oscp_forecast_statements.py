@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from connections.models import Message
+from connections.models import Message, Partner
 from forecasts.models import Envelope, Forecast, ForecastBlock
 from forecasts.selectors import envelope_in_force
 from tests.connections.conftest import block
@@ -43,10 +44,11 @@ def now_quarter() -> datetime:
 
 
 @pytest.mark.parametrize("count", [4, 96])
-def test_a_forecast_costs_eleven_statements_whatever_its_size(oscp, provider, provider_token, count):
+def test_a_forecast_costs_ten_statements_whatever_its_size(oscp, provider, provider_token, count):
     group = CapacityGroupFactory(owner=provider.owner, capacity_provider=provider)
     start = now_quarter()
     assert oscp.post(PATH, day_ahead(group, start, first=30, count=count), token=provider_token).status_code == 204
+    Partner.objects.filter(pk=provider.pk).update(last_forecast_received_at=timezone.now())
 
     # Steady state: the next forecast replaces the envelope the last one built.
     with CaptureQueriesContext(connection) as captured:
@@ -55,22 +57,46 @@ def test_a_forecast_costs_eleven_statements_whatever_its_size(oscp, provider, pr
     assert sent.status_code == 204
     # Partner by token (with the request id seen before), the group, the message log row, the
     # forecast, its blocks, the group's envelope state locked, the envelope over the forecast's
-    # range, the envelope in force, the state, the partner's last forecast, the log row's outcome.
-    assert len(statements(captured)) == 11, "\n".join(statements(captured))
+    # range, the envelope in force, the state, the log row's outcome.
+    assert len(statements(captured)) == 10, "\n".join(statements(captured))
     assert ForecastBlock.objects.filter(forecast__request_id=sent.request_id).count() == count
     assert envelope_in_force(group=group, at=datetime.now(UTC))["importLimits"][0]["value"] == 55
     assert Envelope.objects.filter(group=group).count() == count  # replaced, not added to
 
 
+def test_the_partners_last_forecast_time_is_written_once_a_second(oscp, group, provider_token):
+    """A provider sending its fleet's forecasts at once writes its partner row once a second, not
+    once a forecast (every forecast would wait on that row's lock); the time stays exact to it."""
+    provider = group.capacity_provider
+    body = day_ahead(group, now_quarter(), first=30)
+    two_seconds_ago = timezone.now() - timedelta(seconds=2)
+    Partner.objects.filter(pk=provider.pk).update(last_forecast_received_at=two_seconds_ago)
+
+    with CaptureQueriesContext(connection) as captured:
+        first = oscp.post(PATH, body, token=provider_token)
+    written = Message.objects.get(direction="in", request_id=first.request_id).created
+    provider.refresh_from_db()
+    assert provider.last_forecast_received_at == written
+    assert sum('UPDATE "connections_partner"' in sql for sql in statements(captured)) == 1
+
+    with CaptureQueriesContext(connection) as captured:
+        second = oscp.post(PATH, body, token=provider_token)
+    assert second.status_code == 204
+    assert not any('UPDATE "connections_partner"' in sql for sql in statements(captured))
+    provider.refresh_from_db()
+    assert timezone.now() - provider.last_forecast_received_at < timedelta(seconds=2)
+
+
 def test_forwarding_to_the_optimizer_adds_two_statements(oscp, group, provider_token):
     start = now_quarter()
     oscp.post(PATH, day_ahead(group, start, first=30), token=provider_token)
+    Partner.objects.filter(pk=group.capacity_provider_id).update(last_forecast_received_at=timezone.now())
 
     with CaptureQueriesContext(connection) as captured:
         sent = oscp.post(PATH, day_ahead(group, start, first=55), token=provider_token)
 
     assert sent.status_code == 204
-    assert len(statements(captured)) == 13  # the optimizer, the forwarded copy in the outbox
+    assert len(statements(captured)) == 12  # the optimizer, the forwarded copy in the outbox
     forwarded = Message.objects.get(direction="out", partner=group.capacity_optimizer, request_id=sent.request_id)
     assert len(forwarded.body["forecasted_blocks"]) == 96
 
