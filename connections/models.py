@@ -295,6 +295,32 @@ class Message(models.Model):
         return f"{self.get_direction_display()} {self.message_type} {self.request_id}"
 
 
+class DeliveryAttempt(models.Model):
+    """One try at sending an outbound message: when, what came back, how long it took and what the
+    outbox made of it. Written in the statement that records the outcome on the message; goes when
+    the message is pruned."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "sent"
+        RETRY = "retry", "will retry"
+        DEAD = "dead", "dead"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveIntegerField(help_text="1 for the first attempt.")
+    attempted_at = models.DateTimeField(help_text="When the outcome was recorded.")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["message", "number"]
+        constraints = [models.UniqueConstraint(fields=["message", "number"], name="one_row_per_attempt")]
+
+    def __str__(self):
+        return f"attempt {self.number}: {self.outcome}"
+
+
 class MessageSegment(models.Model):
     """One part of a segmented inbound message (X-Segment-Index / X-Segment-Count)."""
 

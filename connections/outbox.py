@@ -57,7 +57,7 @@ from oscp_platform.bulk import instances_insert
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus
 from .metrics import sends_observe
-from .models import Message, Partner
+from .models import DeliveryAttempt, Message, Partner
 from .oscp.messages import handlers_of, offline_allowed_types, ordered_types, spec_of
 
 logger = logging.getLogger(__name__)
@@ -341,21 +341,32 @@ def _final(outcome: Outcome, now: datetime) -> dict:
 
 
 _RECORDED = ("status", "error", "http_status", "duration_ms", "url", "headers", "next_attempt_at", "completed_at")
+# The outcomes, the rows they change and the attempts log in one statement: an attempt is logged
+# only where its outcome was recorded (the row was still ours).
 _RECORD_SQL = """
-    UPDATE connections_message AS m SET
-        status = v.status, error = v.error, http_status = v.http_status, duration_ms = v.duration_ms,
-        url = v.url, headers = v.headers, next_attempt_at = v.next_attempt_at, completed_at = v.completed_at
-    FROM jsonb_to_recordset(%s::jsonb) AS v(
-        id bigint, attempts integer, status text, error text, http_status integer, duration_ms integer,
-        url text, headers jsonb, next_attempt_at timestamptz, completed_at timestamptz
+    WITH v AS (
+        SELECT * FROM jsonb_to_recordset(%(outcomes)s::jsonb) AS v(
+            id bigint, attempts integer, status text, error text, http_status integer, duration_ms integer,
+            url text, headers jsonb, next_attempt_at timestamptz, completed_at timestamptz,
+            outcome text, attempt_error text
+        )
+    ), recorded AS (
+        UPDATE connections_message AS m SET
+            status = v.status, error = v.error, http_status = v.http_status, duration_ms = v.duration_ms,
+            url = v.url, headers = v.headers, next_attempt_at = v.next_attempt_at, completed_at = v.completed_at
+        FROM v
+        WHERE m.id = v.id AND m.attempts = v.attempts AND m.status = %(sending)s
+        RETURNING v.id, v.attempts, v.outcome, v.http_status, v.duration_ms, v.attempt_error
     )
-    WHERE m.id = v.id AND m.attempts = v.attempts AND m.status = %s
+    INSERT INTO connections_deliveryattempt (message_id, number, attempted_at, outcome, http_status, duration_ms, error)
+    SELECT id, attempts, %(now)s::timestamptz, outcome, http_status, duration_ms, attempt_error FROM recorded
 """
 
 
 def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]]:
-    """One UPDATE for the batch; each row changes only if it is still ours (sending, same attempt).
-    On PostgreSQL the outcomes travel as one JSON document; elsewhere as a CASE per column."""
+    """One UPDATE for the batch; each row changes only if it is still ours (sending, same attempt),
+    and each change is logged as a ``DeliveryAttempt``. On PostgreSQL the outcomes travel as one
+    JSON document in one statement; elsewhere as a CASE per column, then the attempts."""
     if not outcomes:
         return []
     finals = [(o.message, _final(o, now)) for o in outcomes]
@@ -364,16 +375,25 @@ def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]
             {
                 "id": message.pk,
                 "attempts": message.attempts,
+                "outcome": _outcome_name(values),
+                "attempt_error": outcome.error,
                 **{
                     name: (value.isoformat() if isinstance(value, datetime) else value)
                     for name, value in values.items()
                 },
             }
-            for message, values in finals
+            for outcome, (message, values) in zip(outcomes, finals, strict=True)
         ]
         with connection.cursor() as cursor:
-            cursor.execute(_RECORD_SQL, [json.dumps(rows), MessageStatus.SENDING.value])
+            cursor.execute(
+                _RECORD_SQL, {"outcomes": json.dumps(rows), "sending": MessageStatus.SENDING.value, "now": now}
+            )
     else:
+        ours = set(
+            Message.objects.filter(pk__in=[m.pk for m, _ in finals], status=MessageStatus.SENDING).values_list(
+                "pk", "attempts"
+            )
+        )
         changes = {}
         for name in _RECORDED:
             field = Message._meta.get_field(name)
@@ -383,6 +403,19 @@ def _record(outcomes: list[Outcome], now: datetime) -> list[tuple[Message, dict]
             ]
             changes[name] = Case(*whens, default=F(name), output_field=field)
         Message.objects.filter(pk__in=[m.pk for m, _ in finals], status=MessageStatus.SENDING).update(**changes)
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(
+                message_id=message.pk,
+                number=message.attempts,
+                attempted_at=now,
+                outcome=_outcome_name(values),
+                http_status=values["http_status"],
+                duration_ms=values["duration_ms"],
+                error=outcome.error,
+            )
+            for outcome, (message, values) in zip(outcomes, finals, strict=True)
+            if (message.pk, message.attempts) in ours
+        )
     for message, values in finals:
         for name, value in values.items():
             setattr(message, name, value)

@@ -278,3 +278,25 @@ def test_message_list_shows_status_as_a_badge(admin_client):
     MessageFactory(direction="out", status=MessageStatus.DEAD)
     page = admin_client.get(reverse("admin:connections_message_changelist")).content.decode()
     assert '<span class="badge badge-bad">dead</span>' in page
+
+
+def test_message_page_shows_every_attempt_newest_first(admin_client, api_client, user):
+    provider = CapacityProviderFactory(owner=user)
+    message = MessageFactory(partner=provider, direction="out", status=MessageStatus.SENT, attempts=2)
+    at = timezone.now()
+    message.delivery_attempts.create(
+        number=1, attempted_at=at, outcome="retry", http_status=503, duration_ms=41, error="HTTP 503: <busy>"
+    )
+    message.delivery_attempts.create(number=2, attempted_at=at, outcome="sent", http_status=204, duration_ms=7)
+
+    page = admin_client.get(reverse("admin:connections_message_change", args=[message.id])).content.decode()
+    log = page.split('class="attempt-log"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]+</td><td>([^<]+)</td><td>(\d+)</td><td>([^<]+)</td>", log)
+    assert rows == [("2", "sent", "204", "7 ms"), ("1", "will retry", "503", "41 ms")]
+    assert "HTTP 503: &lt;busy&gt;" in log
+
+    shown = api_client.get(f"/solaruser/api/v1/sec/user/oscp/messages/{message.id}").json()["data"]
+    assert [(a["number"], a["outcome"], a["httpStatus"], a["error"]) for a in shown["deliveryAttempts"]] == [
+        (1, "retry", 503, "HTTP 503: <busy>"),
+        (2, "sent", 204, ""),
+    ]

@@ -74,7 +74,7 @@ class MessageAdmin(MessageOutboxAdminMixin, ReadOnlyAdmin):
     show_full_result_count = False
 
     def get_fieldsets(self, request, obj=None):
-        attempts = ["attempts", "last_answer", "attempt_notes"]
+        attempts = ["attempts", "last_answer", "attempt_log", "attempt_notes"]
         if obj is not None and obj.status not in FINAL:
             attempts += ["next_attempt_at", "deadline"]
         return [
@@ -137,6 +137,36 @@ class MessageAdmin(MessageOutboxAdminMixin, ReadOnlyAdmin):
         status = f"HTTP {message.http_status}" if message.http_status is not None else "no HTTP status"
         took = f" in {message.duration_ms} ms" if message.duration_ms is not None else ""
         return f"{status}{took}"
+
+    @admin.display(description="attempt log")
+    def attempt_log(self, message):
+        """Each try at sending, newest first: when, the outbox's verdict, the answer and its time."""
+        shown = 20
+        rows = list(message.delivery_attempts.order_by("-number")[: shown + 1])
+        if not rows:
+            return "no attempt yet" if message.direction == MessageDirection.OUTBOUND else "-"
+        items = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    row.number,
+                    row.attempted_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    row.get_outcome_display(),
+                    row.http_status if row.http_status is not None else "-",
+                    f"{row.duration_ms} ms" if row.duration_ms is not None else "-",
+                    row.error or "-",
+                )
+                for row in rows[:shown]
+            ),
+        )
+        more = f"the last {shown} of {message.attempts} attempts" if len(rows) > shown else ""
+        return format_html(
+            '<table class="attempt-log"><thead><tr><th>#</th><th>at (UTC)</th><th>outcome</th><th>HTTP</th>'
+            "<th>took</th><th>error</th></tr></thead><tbody>{}</tbody></table>{}",
+            items,
+            more,
+        )
 
     @admin.display(description="what happened")
     def attempt_notes(self, message):

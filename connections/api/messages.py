@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 
 from connections.choices import MessageDirection, MessageStatus
-from connections.models import Message
+from connections.models import DeliveryAttempt, Message
 from connections.selectors import message_list
 from oscp_platform.api import TIMESTAMP_HELP, ResponseEnvelopeMixin, TimestampField, timestamp_parse
 
@@ -55,6 +55,27 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DeliveryAttemptSerializer(serializers.ModelSerializer):
+    attemptedAt = _Timestamp(source="attempted_at", help_text=TIMESTAMP_HELP)
+    httpStatus = serializers.IntegerField(source="http_status", allow_null=True)
+    durationMs = serializers.IntegerField(source="duration_ms", allow_null=True)
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "attemptedAt", "outcome", "httpStatus", "durationMs", "error"]
+        read_only_fields = fields
+
+
+class MessageDetailSerializer(MessageSerializer):
+    """A message log row with each try at sending it, oldest first (outbound rows only)."""
+
+    deliveryAttempts = DeliveryAttemptSerializer(source="delivery_attempts", many=True, read_only=True)
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "deliveryAttempts"]
+        read_only_fields = fields
+
+
 class TimestampFilter(django_filters.CharFilter):
     """``2022-09-08 22:54:31Z`` (fractions optional) or RFC 3339."""
 
@@ -99,9 +120,9 @@ class MessageListView(ResponseEnvelopeMixin, generics.ListAPIView):
         return messages_for(self.request.user)
 
 
-@extend_schema(tags=["Messages"], summary="View one message log row")
+@extend_schema(tags=["Messages"], summary="View one message log row, with its delivery attempts")
 class MessageDetailView(ResponseEnvelopeMixin, generics.RetrieveAPIView):
-    serializer_class = MessageSerializer
+    serializer_class = MessageDetailSerializer
 
     def get_queryset(self):
         return messages_for(self.request.user)

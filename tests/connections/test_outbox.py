@@ -125,6 +125,23 @@ def test_an_outcome_for_a_superseded_attempt_is_ignored(partner, make_message):
     outbox._record([outbox.Outcome(claimed, outbox.client.Delivery(url="x", status=204))], timezone.now())
     message.refresh_from_db()
     assert message.status == MessageStatus.SENDING
+    assert not message.delivery_attempts.exists()  # the attempt that counts is the other worker's
+
+
+@responses.activate
+def test_every_attempt_is_logged_with_what_came_back(partner, make_message, queued, django_capture_on_commit_callbacks):
+    responses.post(f"{BASE}/heartbeat", status=503, body="busy")
+    responses.post(f"{BASE}/heartbeat", status=204)
+    message = deliver(make_message(partner), django_capture_on_commit_callbacks)
+    message.next_attempt_at = timezone.now()
+    message.save()
+    message = deliver(message, django_capture_on_commit_callbacks)
+
+    first, second = message.delivery_attempts.order_by("number")
+    assert (first.number, first.outcome, first.http_status) == (1, "retry", 503)
+    assert "503" in first.error and first.duration_ms is not None
+    assert (second.number, second.outcome, second.http_status, second.error) == (2, "sent", 204, "")
+    assert first.attempted_at <= second.attempted_at <= message.completed_at
 
 
 @responses.activate
