@@ -49,8 +49,33 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def _storable(value, max_depth: int) -> bool:
+    """True when nothing in ``value`` is a problem: the common case, checked without the paths."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() or "\x00" in item:
+                if text_problem(item):
+                    return False
+        elif isinstance(item, dict | list):
+            if depth >= max_depth:
+                return False
+            if isinstance(item, dict):
+                for key, sub in item.items():
+                    if text_problem(key):
+                        return False
+                    if isinstance(sub, dict | list | str):
+                        stack.append((sub, depth + 1))
+            else:
+                stack.extend((sub, depth + 1) for sub in item if isinstance(sub, dict | list | str))
+    return True
+
+
 def json_problem(value, max_depth: int = JSON_MAX_DEPTH) -> str | None:
     """The first part of a decoded JSON value that cannot be stored, as ``path: problem``."""
+    if _storable(value, max_depth):
+        return None
     stack = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()

@@ -16,6 +16,7 @@ from connections.services import inbound_token_issue
 from forecasts.models import Forecast
 from groups.models import CapacityGroup
 from measurements.models import Reading
+from oscp_platform.parsing import json_problem
 from tests.connections.factories import CapacityProviderFactory
 from tests.groups.factories import CapacityGroupFactory
 
@@ -214,3 +215,20 @@ def test_unknown_api_urls_answer_json_404(client, path, body):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert body.items() <= response.json().items() and path in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "bury, words",
+    [
+        (lambda block: block.update(phase="ALL\x00"), "forecasted_blocks[50].phase: null characters"),
+        (lambda block: block.update({"unit\x00": 1}), "forecasted_blocks[50]: a property name has null characters"),
+        (lambda block: block.update(extra=["ok", "\ud800"]), "forecasted_blocks[50].extra[1]: invalid Unicode"),
+        (lambda block: block.update(deep=json.loads("[" * 40 + "]" * 40)), "nested deeper than 32 levels"),
+    ],
+)
+def test_a_problem_deep_in_a_large_body_is_found_at_its_place(bury, words):
+    body = {"group_id": "g", "type": "CONSUMPTION", "forecasted_blocks": [{"capacity": 4.5, "phase": "ALL"}] * 96}
+    assert json_problem(body) is None and json_problem({"name": "Zürich ✓"}) is None
+    body["forecasted_blocks"] = [dict(block) for block in body["forecasted_blocks"]]
+    bury(body["forecasted_blocks"][50])
+    assert words in json_problem(body)
