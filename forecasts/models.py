@@ -135,7 +135,13 @@ class Envelope(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     reason = models.CharField(max_length=16, choices=EnvelopeReason.choices)
-    forecast = models.ForeignKey(Forecast, null=True, blank=True, on_delete=models.CASCADE, related_name="envelopes")
+    # Not indexed: a re-sent forecast changes every row's source, and an indexed source would
+    # make each of those updates write index entries and leave a dead row (see _REPLACE_SQL in
+    # forecasts.services). Only deleting forecasts (with their group, a rare staff action) looks
+    # rows up by their source, and scans the table to do so.
+    forecast = models.ForeignKey(
+        Forecast, null=True, blank=True, on_delete=models.CASCADE, related_name="envelopes", db_index=False
+    )
     rule = models.CharField(max_length=64, blank=True, help_text="The rule a limit came from when not a forecast.")
 
     class Meta:

@@ -190,10 +190,31 @@ ENVELOPE_FIELDS = [
     "forecast_id",
     "rule",
 ]
+# A row whose phase, unit and times a new piece has is updated in place: only its value, reason,
+# source and rule change, none of them indexed, so PostgreSQL keeps the new version on the same
+# page (a HOT update: no index entry, the old version pruned without a vacuum). A re-sent forecast
+# over the same quarter hours, as providers send them, leaves no dead rows behind for the next to
+# step over. The other rows over the range are deleted (their parts outside it kept, trimmed)
+# and the new pieces no row had are inserted. The three parts touch different rows.
 _REPLACE_SQL = """
-WITH gone AS (
-    DELETE FROM forecasts_envelope
-    WHERE group_id = %(group)s AND quantity = %(quantity)s AND "end" > %(start)s AND start < %(end)s
+WITH new AS MATERIALIZED ({pieces}),
+kept AS (
+    UPDATE forecasts_envelope AS e SET
+        microgrid_id = n.microgrid_id, node_id = n.node_id, value = n.value, reason = n.reason,
+        forecast_id = n.forecast_id, rule = n.rule
+    FROM new AS n
+    WHERE e.group_id = %(group)s AND e.quantity = %(quantity)s AND e."end" > %(start)s AND e.start < %(end)s
+        AND e.phase = n.phase AND e.unit = n.unit AND e.start = n.start AND e."end" = n."end"
+        AND (e.microgrid_id, e.node_id, e.value, e.reason, e.forecast_id, e.rule)
+            IS DISTINCT FROM (n.microgrid_id, n.node_id, n.value, n.reason, n.forecast_id, n.rule)
+),
+gone AS (
+    DELETE FROM forecasts_envelope AS e
+    WHERE e.group_id = %(group)s AND e.quantity = %(quantity)s AND e."end" > %(start)s AND e.start < %(end)s
+        AND NOT EXISTS (
+            SELECT 1 FROM new AS n
+            WHERE n.phase = e.phase AND n.unit = e.unit AND n.start = e.start AND n."end" = e."end"
+        )
     RETURNING group_id, microgrid_id, node_id, quantity, phase, unit, value, start, "end", reason, forecast_id, rule
 )
 {insert}
@@ -205,14 +226,22 @@ SELECT group_id, microgrid_id, node_id, quantity, phase, unit, value,
        %(end)s::timestamptz, "end", reason, forecast_id, rule
 FROM gone WHERE "end" > %(end)s
 UNION ALL
-{pieces}
+SELECT n.group_id, n.microgrid_id, n.node_id, n.quantity, n.phase, n.unit, n.value,
+       n.start, n."end", n.reason, n.forecast_id, n.rule
+FROM new AS n
+WHERE NOT EXISTS (
+    SELECT 1 FROM forecasts_envelope AS e
+    WHERE e.group_id = %(group)s AND e.quantity = %(quantity)s AND e."end" > %(start)s AND e.start < %(end)s
+        AND e.phase = n.phase AND e.unit = n.unit AND e.start = n.start AND e."end" = n."end"
+)
 """
 
 
 def _envelopes_replace(*, group: CapacityGroup, quantity: str, start: datetime, end: datetime, pieces) -> None:
     """The group's ``quantity`` rows over [start, end) become ``pieces``; rows reaching outside the
-    range keep their parts outside it. On PostgreSQL one statement (delete, trimmed remainders and
-    new pieces together)."""
+    range keep their parts outside it. On PostgreSQL one statement (rows updated in place where a
+    piece has their phase, unit and times; the rest deleted, trimmed remainders and new pieces
+    inserted)."""
     rows = [
         {
             "group_id": group.id,

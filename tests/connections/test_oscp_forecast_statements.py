@@ -128,7 +128,9 @@ def test_a_kept_connection_prepares_the_statements_a_forecast_repeats(oscp, prov
     prepared = prepared_statements()
     # Parsed and planned once per connection, not once per forecast.
     assert any("FROM connections_partner p JOIN connections_inboundtoken t" in text for text in prepared), prepared
-    assert any(text.startswith("WITH gone AS ( DELETE FROM forecasts_envelope") for text in prepared), prepared
+    assert any(
+        text.startswith("WITH new AS MATERIALIZED") and "UPDATE forecasts_envelope" in text for text in prepared
+    ), prepared
 
 
 @pytest.mark.django_db(transaction=True)
@@ -156,3 +158,27 @@ def test_prepared_statements_survive_a_column_added_by_a_migration(oscp, provide
         for table in tables:
             other.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_migration")
         other.close()
+
+
+def test_a_re_sent_forecast_updates_the_envelope_rows_of_its_quarter_hours_in_place(oscp, group, provider_token):
+    """Providers re-send the next 24 hours every quarter hour: the rows of the 95 quarter hours
+    both forecasts cover are updated where they are (no dead row left for the next forecast to
+    step over), the new last one is added, and the first, which the new forecast no longer
+    covers, stays as it was."""
+    start = now_quarter()
+    first = oscp.post(PATH, day_ahead(group, start, first=30), token=provider_token)
+    before = {row.start: row for row in Envelope.objects.filter(group=group)}
+
+    later = start + timedelta(minutes=15)
+    second = oscp.post(PATH, day_ahead(group, later, first=55), token=provider_token)
+
+    assert second.status_code == 204
+    newer = Forecast.objects.get(request_id=second.request_id)
+    after = {row.start: row for row in Envelope.objects.filter(group=group)}
+    assert len(after) == 97
+    assert after[start] == before[start] and after[start].forecast.request_id == first.request_id
+    assert after[later].value == 55 and after[later].forecast == newer
+    shared = [at for at in after if at in before and at != start]
+    assert len(shared) == 95 and all(after[at].pk == before[at].pk for at in shared)
+    assert all(after[at].forecast == newer for at in shared)
+    assert envelope_in_force(group=group, at=later)["importLimits"][0]["value"] == 55
