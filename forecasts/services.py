@@ -301,14 +301,16 @@ def _announce(*, group: CapacityGroup, state: EnvelopeState, now: datetime) -> d
         group._change_reason = f"mode {mode}: {reason}"[:255]
         group.save(update_fields=["mode", "mode_since", "mode_reason", "modified"])
         envelope["mode"], envelope["modeSince"] = mode, envelope["at"]
+    changed = ["offline_since", "checked_at"]  # the in force envelope (JSON) only when it changed
     if in_force_signature(envelope) != in_force_signature(state.in_force or {}):
         state.in_force, state.in_force_since = envelope, now
+        changed += ["in_force", "in_force_since"]
         body = {"event": ENVELOPE_CHANGED, "envelope": envelope}
         subscriptions = group.subscriptions.filter(enabled=True) if state.subscribed else []
         for subscription in subscriptions:
             webhook_enqueue(subscription=subscription, group=group, body=body)
     state.checked_at = now
-    state.save()
+    state.save(update_fields=changed)
     return envelope
 
 

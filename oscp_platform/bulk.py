@@ -8,8 +8,11 @@ JSON parameter, which for the tens to hundreds of rows of a forecast costs a fra
 ``rows_sql`` gives the ``SELECT`` for callers that insert the rows together with other rows in
 one statement."""
 
+import json
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache
+from uuid import UUID
 
 import orjson
 from django.db import connection, models
@@ -21,9 +24,22 @@ def _json_value(value):
     raise TypeError(f"cannot store {type(value).__name__} through rows_insert")
 
 
+def _json_value_slow(value):
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return _json_value(value)
+
+
 def _json_text(rows: list[dict]) -> str:
-    """The rows as JSON text; times in ISO 8601 with full precision, as the columns read them."""
-    return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """The rows as JSON text; times in ISO 8601 with full precision, as the columns read them.
+    A JSON column holding an integer beyond 64 bits (a partner may send one; jsonb keeps it) is
+    written by the standard library instead of orjson, which cannot."""
+    try:
+        return orjson.dumps(rows, default=_json_value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, default=_json_value_slow, ensure_ascii=False)
 
 
 @cache

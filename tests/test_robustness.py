@@ -12,6 +12,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from connections.choices import ConnectionState, MessageStatus, RegistrationStatus
 from connections.models import Message, Partner
+from connections.oscp import pipeline
 from connections.services import inbound_token_issue
 from forecasts.models import Forecast
 from groups.models import CapacityGroup
@@ -69,6 +70,14 @@ def test_oscp_raw_null_byte_in_malformed_body_is_400_and_logged(provider, provid
     assert Message.objects.filter(partner=provider, http_status=400).count() == 1
 
 
+def test_oscp_integer_beyond_64_bits_is_400_and_logged_as_sent(provider, provider_token):
+    huge = 10**40
+    response = oscp_post("heartbeat", json.dumps({"offline_mode_at": huge, "note": "ü"}), provider_token)
+    assert response.status_code == 400 and "offline_mode_at" in response.json()["message"]
+    logged = Message.objects.get(partner=provider)
+    assert logged.http_status == 400 and logged.body == {"offline_mode_at": huge, "note": "ü"}
+
+
 @pytest.mark.parametrize(
     "start",
     ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00.5+01:00"],
@@ -89,10 +98,10 @@ def test_oscp_time_before_year_one_in_utc_is_400(provider, provider_token, start
 
 
 def test_oscp_failure_while_logging_a_rejection_does_not_leak_internals(provider, provider_token, monkeypatch):
-    def broken_create(**kwargs):
+    def broken_insert(instances):
         raise DataError('invalid input syntax for type json LINE 1: INSERT INTO "connections_message"')
 
-    monkeypatch.setattr(Message.objects, "create", broken_create)
+    monkeypatch.setattr(pipeline, "instances_insert", broken_insert)
     response = oscp_post("heartbeat", "not json", provider_token)
     assert response.status_code == 500
     assert response.json() == {"message": "Internal error; please retry later."}
