@@ -94,7 +94,6 @@ def _import_kw(pieces) -> Decimal | None:
     return min(every) if every else sum((p.value for p in pieces), Decimal(0))
 
 
-@transaction.atomic
 def compliance_check(
     *, group: CapacityGroup, period_start: datetime, period_end: datetime, measured_kw: Decimal | float
 ) -> ComplianceError | None:
