@@ -155,6 +155,8 @@ SPECTACULAR_SETTINGS = {
         "EnergyTypeEnum": "groups.choices.EnergyType",
         "ForecastTypeEnum": "forecasts.choices.ForecastType",
         "MessageStatusEnum": "connections.choices.MessageStatus",
+        "MessageDirectionEnum": "connections.choices.MessageDirection",
+        "EnergyDirectionEnum": "groups.choices.EnergyDirection",
         "AdjustmentStatusEnum": "forecasts.choices.AdjustmentStatus",
         # OSCP wire enumerations (connections/oscp/serializers.py): values without labels.
         "OscpPhaseEnum": "connections.choices.PhaseIndicator.values",
