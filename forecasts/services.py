@@ -211,10 +211,7 @@ kept AS (
 gone AS (
     DELETE FROM forecasts_envelope AS e
     WHERE e.group_id = %(group)s AND e.quantity = %(quantity)s AND e."end" > %(start)s AND e.start < %(end)s
-        AND NOT EXISTS (
-            SELECT 1 FROM new AS n
-            WHERE n.phase = e.phase AND n.unit = e.unit AND n.start = e.start AND n."end" = e."end"
-        )
+        AND (e.phase, e.unit, e.start, e."end") NOT IN (SELECT n.phase, n.unit, n.start, n."end" FROM new AS n)
     RETURNING group_id, microgrid_id, node_id, quantity, phase, unit, value, start, "end", reason, forecast_id, rule
 )
 {insert}

@@ -182,3 +182,24 @@ def test_a_re_sent_forecast_updates_the_envelope_rows_of_its_quarter_hours_in_pl
     assert len(shared) == 95 and all(after[at].pk == before[at].pk for at in shared)
     assert all(after[at].forecast == newer for at in shared)
     assert envelope_in_force(group=group, at=later)["importLimits"][0]["value"] == 55
+
+
+def test_deleting_a_forecast_takes_its_blocks_and_envelope_rows(oscp, provider, provider_token):
+    """Blocks and envelope rows point at their forecast without a database constraint (one would
+    check the forecast again for each of them at commit); Django's cascade still removes them
+    with it, as staff deleting a forecast or its group expect."""
+    group = CapacityGroupFactory(owner=provider.owner, capacity_provider=provider)
+    hour_ago = now_quarter() - timedelta(hours=1)
+    kept = oscp.post(PATH, day_ahead(group, hour_ago, first=30, count=4), token=provider_token)
+    gone = oscp.post(PATH, day_ahead(group, now_quarter(), first=55), token=provider_token)
+    assert kept.status_code == gone.status_code == 204
+    forecast = Forecast.objects.get(request_id=gone.request_id)
+    assert Envelope.objects.filter(forecast=forecast).exists()
+
+    forecast.delete()
+
+    assert not ForecastBlock.objects.filter(forecast_id=forecast.id).exists()
+    assert not Envelope.objects.filter(forecast_id=forecast.id).exists()
+    older = Forecast.objects.get(request_id=kept.request_id)
+    assert ForecastBlock.objects.filter(forecast=older).count() == 4
+    assert Envelope.objects.filter(group=group, forecast=older).count() == 4  # its hour, not replaced
