@@ -19,6 +19,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from groups.choices import Phase
 
@@ -35,8 +36,9 @@ PHASES = {
 }
 
 
-@dataclass(frozen=True)
-class Block:
+# Named tuples rather than frozen dataclasses: a forecast makes about a hundred of each, and a
+# frozen dataclass costs several times as much to build.
+class Block(NamedTuple):
     capacity: Decimal
     phase: str
     unit: str
@@ -44,8 +46,7 @@ class Block:
     end: datetime
 
 
-@dataclass(frozen=True)
-class Limit:
+class Limit(NamedTuple):
     phase: str
     unit: str
     value: Decimal
@@ -54,20 +55,19 @@ class Limit:
 def block_limit(block: Block) -> Limit:
     """The limit a block sets: average power in kW (per phase), or amps as amps."""
     size = abs(Decimal(block.capacity))
-    hours = Decimal((block.end - block.start).total_seconds()) / Decimal(3600)
-    if block.unit == BlockUnit.A:
-        unit, value = EnvelopeUnit.A, size
-    elif block.unit == BlockUnit.KW:
+    if block.unit == BlockUnit.KW:
         unit, value = EnvelopeUnit.KW, size
+    elif block.unit == BlockUnit.A:
+        unit, value = EnvelopeUnit.A, size
     elif block.unit == BlockUnit.W:
         unit, value = EnvelopeUnit.KW, size / 1000
-    elif block.unit == BlockUnit.KWH:
-        unit, value = EnvelopeUnit.KW, size / hours
-    elif block.unit == BlockUnit.WH:
-        unit, value = EnvelopeUnit.KW, size / hours / 1000
+    elif block.unit in (BlockUnit.KWH, BlockUnit.WH):
+        hours = Decimal((block.end - block.start).total_seconds()) / Decimal(3600)
+        value = size / hours if block.unit == BlockUnit.KWH else size / hours / 1000
+        unit = EnvelopeUnit.KW
     else:
         raise ValueError(f"unknown block unit {block.unit!r}")
-    return Limit(phase=PHASES[block.phase], unit=unit, value=value.quantize(SIX_PLACES))
+    return Limit(PHASES[block.phase], unit, value.quantize(SIX_PLACES))
 
 
 @dataclass
@@ -84,8 +84,7 @@ class Source:
         return (self.received_at, self.id or 0)
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
     """One limit over [start, end)."""
 
     start: datetime
@@ -131,15 +130,19 @@ def _pieces(layer, reason_of) -> list[Piece]:
     pieces: list[Piece] = []
     open_by_key: dict[tuple, int] = {}
     for start, end, source, blocks in layer:
-        limits: dict[tuple[str, str], Decimal] = {}
-        for block in blocks:
-            limit = block_limit(block)
-            key = (limit.phase, limit.unit)
-            # Two blocks of one source for the same phase and time: the stricter one holds.
-            limits[key] = min(limits.get(key, limit.value), limit.value)
-        for (phase, unit), value in sorted(limits.items()):
-            reason = reason_of(source)
-            key = (phase, unit)
+        if len(blocks) == 1:
+            phase, unit, value = block_limit(blocks[0])
+            limited = [((phase, unit), value)]
+        else:
+            limits: dict[tuple[str, str], Decimal] = {}
+            for block in blocks:
+                phase, unit, value = block_limit(block)
+                # Two blocks of one source for the same phase and time: the stricter one holds.
+                limits[phase, unit] = min(limits.get((phase, unit), value), value)
+            limited = sorted(limits.items())
+        reason = reason_of(source)
+        for key, value in limited:
+            phase, unit = key
             previous = pieces[open_by_key[key]] if key in open_by_key else None
             if (
                 previous

@@ -72,6 +72,25 @@ def _storable(value, max_depth: int) -> bool:
     return True
 
 
+def _shallow(value, max_depth: int) -> bool:
+    """True when no array or object in ``value`` is nested ``max_depth`` deep."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= max_depth:
+            return False
+        subs = item.values() if isinstance(item, dict) else item
+        stack.extend((sub, depth + 1) for sub in subs if isinstance(sub, dict | list))
+    return True
+
+
+def _plain_text(text: str | bytes) -> bool:
+    """True when JSON ``text`` cannot hold a string with a problem: ASCII (a raw null character is
+    not valid JSON) with no ``\\u`` escape to spell a null or a lone surrogate."""
+    escape = b"\\u" if isinstance(text, bytes) else "\\u"
+    return text.isascii() and escape not in text
+
+
 def json_problem(value, max_depth: int = JSON_MAX_DEPTH) -> str | None:
     """The first part of a decoded JSON value that cannot be stored, as ``path: problem``."""
     if _storable(value, max_depth):
@@ -105,6 +124,8 @@ def json_loads_strict(text: str | bytes):
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError(f"nested deeper than {JSON_MAX_DEPTH} levels") from None
+    if isinstance(value, dict | list) and _plain_text(text) and _shallow(value, JSON_MAX_DEPTH):
+        return value  # the common case: only the nesting needed checking
     problem = json_problem(value)
     if problem:
         raise ValueError(problem)

@@ -124,7 +124,8 @@ def _required(item: dict, name: str):
 def block_parse(item, *, partner=None, deviations: list[str] | None = None, times: dict | None = None) -> dict:
     """One block as plain values (``capacity`` Decimal, ``phase``, ``unit``, ``start_time`` and
     ``end_time`` in UTC); ``serializers.ValidationError`` naming each bad field. ``times`` caches
-    parsed times across the blocks of one message (a block starts where the previous one ended)."""
+    parsed times and capacities across the blocks of one message (a block starts where the
+    previous one ended; a forecast repeats a handful of capacities)."""
     if item is None:
         raise serializers.ValidationError([str(serializers.Field.default_error_messages["null"])])
     if not isinstance(item, dict):
@@ -136,7 +137,14 @@ def block_parse(item, *, partner=None, deviations: list[str] | None = None, time
         try:
             value = _required(item, name)
             if name == "capacity":
-                block[name] = capacity_parse(value, deviations=deviations)
+                # Keyed by type too: True == 1, and a boolean is refused where 1 is not.
+                key = (type(value), value) if isinstance(value, (int, float, str)) else None
+                parsed = times.get(key)
+                if parsed is None:
+                    parsed = capacity_parse(value, deviations=deviations)
+                    if key is not None:
+                        times[key] = parsed
+                block[name] = parsed
             elif name == "phase":
                 block[name] = choice_check(value, PHASES)
             elif name == "unit":

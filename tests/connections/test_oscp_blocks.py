@@ -92,3 +92,17 @@ def test_blocks_come_out_as_plain_values_in_utc():
     (parsed,) = blocks_parse([{**GOOD, "start_time": "2024-05-01T08:00:00+08:00"}])
     assert parsed["capacity"] == Decimal("10.500000")
     assert parsed["start_time"].isoformat() == "2024-05-01T00:00:00+00:00"
+
+
+def test_a_capacity_seen_earlier_in_the_message_is_judged_by_its_own_type():
+    """Capacities repeat within a forecast and are parsed once each; ``True`` equals ``1`` in
+    Python, yet it is still refused after a ``1``, and a negative one still noted."""
+    capacities = [1, True, 1.0, "1", -2, -2, [1]]
+    deviations = []
+    with pytest.raises(serializers.ValidationError) as refused:
+        blocks_parse([{**GOOD, "capacity": c} for c in capacities], deviations=deviations)
+
+    assert sorted(refused.value.detail) == [1, 6]
+    assert deviations == ["negative capacity accepted"]
+    parsed = blocks_parse([{**GOOD, "capacity": c} for c in (1, 1.0, "1", -2)])
+    assert [b["capacity"] for b in parsed] == [Decimal("1.000000")] * 3 + [Decimal("-2.000000")]
