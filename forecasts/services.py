@@ -4,6 +4,7 @@ Compliance errors are in ``forecasts.compliance``."""
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -42,6 +43,8 @@ from .selectors import (
     mode_decide,
     provider_offline_since,
 )
+
+logger = logging.getLogger(__name__)
 
 ENVELOPE_CHANGED = "envelope_changed"
 
@@ -435,6 +438,34 @@ def forecast_receive(
     if optimizer is not None and optimizer.enabled and not from_optimizer:
         outbox_enqueue(partner=optimizer, message_type=message_type, body=body(), request_id=request_id, group=group)
     return forecast
+
+
+PRUNE_BATCH = 5_000
+
+
+def forecasts_prune(*, now: datetime, days: int | None = None) -> int:
+    """Delete what is past the retention period: envelope rows that ended before the cutoff, then,
+    in batches (each its own transaction), forecasts received before it whose blocks all ended
+    before it, with their blocks. A forecast still in force, or one that a later forecast left
+    some quarter hour to, is never old enough: its blocks reach past the cutoff. Compliance errors
+    and adjustment answers that named a pruned forecast keep their rows without it. Returns how
+    many forecasts were deleted."""
+    days = settings.FORECAST_RETENTION_DAYS if days is None else days
+    cutoff = now - timedelta(days=days)
+    with transaction.atomic():
+        envelopes = Envelope.objects.filter(end__lte=cutoff).delete()[0]
+    live_blocks = ForecastBlock.objects.filter(forecast=OuterRef("pk"), end_time__gt=cutoff)
+    old = Forecast.objects.filter(received_at__lt=cutoff).exclude(Exists(live_blocks))
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by().values_list("id", flat=True)[:PRUNE_BATCH])
+            if not ids:
+                break
+            deleted += Forecast.objects.filter(id__in=ids).delete()[1].get(Forecast._meta.label, 0)
+    if deleted or envelopes:
+        logger.info("Pruned %s forecasts and %s envelope rows older than %s", deleted, envelopes, cutoff.isoformat())
+    return deleted
 
 
 def _block_fields(block: dict) -> dict:

@@ -1,9 +1,10 @@
-"""Periodic mode checks (one dispatcher fans out one task per group) and the compliance check of
-reported measurement periods."""
+"""Periodic mode checks (one dispatcher fans out one task per group), the compliance check of
+reported measurement periods, and the retention of forecasts and envelope rows."""
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from groups.models import CapacityGroup
@@ -57,3 +58,9 @@ def compliance_check(group_id: int, period_start: str, period_end: str, measured
         period_end=parse_datetime(period_end),
         measured_kw=measured_kw,
     )
+
+
+@shared_task(name="forecasts.forecasts_prune")
+def forecasts_prune() -> int:
+    """Remove forecasts and envelope rows past ``FORECAST_RETENTION_DAYS``."""
+    return services.forecasts_prune(now=timezone.now())

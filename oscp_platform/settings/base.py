@@ -214,6 +214,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 
 GROUP_MODE_CHECK_SECONDS = env.int("GROUP_MODE_CHECK_SECONDS", default=10)
 # Groups whose mode check one task runs (published per batch, not per group).
 GROUP_MODE_CHECK_BATCH = env.int("GROUP_MODE_CHECK_BATCH", default=50)
+# Forecasts received longer ago than this whose blocks have all ended, and envelope rows that
+# ended this long ago, are pruned (a fleet's provider sends ~100 forecasts of 96 blocks per group
+# a day).
+FORECAST_RETENTION_DAYS = env.int("FORECAST_RETENTION_DAYS", default=35)
 # Meter readings older than this are pruned.
 MEASUREMENTS_READING_RETENTION_DAYS = env.int("MEASUREMENTS_READING_RETENTION_DAYS", default=35)
 # Missed measurement periods sent (oldest first) when reporting resumes; older ones are dropped.
@@ -315,6 +319,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("MEASUREMENT_DISPATCH_SECONDS", default=15),
     },
     "readings-prune": {"task": "measurements.readings_prune", "schedule": 3600},
+    "forecasts-prune": {"task": "forecasts.forecasts_prune", "schedule": 3600},
 }
 
 # --- Health (/health/ready) ---------------------------------------------------------------------
