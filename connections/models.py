@@ -230,7 +230,11 @@ class Message(models.Model):
     the change that caused them, sent by a Celery task queued on commit. A row without a partner
     goes to its ``url`` with its sealed headers (envelope webhooks)."""
 
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # Looked up through the (partner, ...) indexes below: one of its own would be one more index
+    # entry for every message in and out.
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages", db_index=False
+    )
     group = models.ForeignKey(
         "groups.CapacityGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
@@ -267,7 +271,13 @@ class Message(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"]),
+            # Outbound rows only (inbound ones have no next attempt): every query on it asks for
+            # rows due by a time, which PostgreSQL knows implies the condition.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="outbox_due",
+            ),
             models.Index(fields=["partner", "direction", "request_id"]),
             models.Index(fields=["partner", "-created"]),
             # The outbox's ordering rule looks for unsent messages to a partner older than one.
