@@ -198,7 +198,9 @@ ENVELOPE_FIELDS = [
 # page (a HOT update: no index entry, the old version pruned without a vacuum). A re-sent forecast
 # over the same quarter hours, as providers send them, leaves no dead rows behind for the next to
 # step over. The other rows over the range are deleted (their parts outside it kept, trimmed)
-# and the new pieces no row had are inserted. The three parts touch different rows.
+# and the new pieces no row had are inserted. The three parts touch different rows. The rows to
+# delete are found with NOT IN, which PostgreSQL answers from a hash of the new pieces: NOT EXISTS
+# was planned as a nested loop (the generic plan expects one row), 96 x 48 comparisons a forecast.
 _REPLACE_SQL = """
 WITH new AS MATERIALIZED ({pieces}),
 kept AS (
