@@ -267,7 +267,6 @@ def main() -> int:
             )
         )
 
-        print("RATES", rates, flush=True)
         capacity = median(rates["forecast"])
         fixed_seconds = min(args.fixed_seconds, max(1.0, args.backlog * capacity / FIXED_RATE))
         if fixed_seconds < args.fixed_seconds:
