@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from groups.admin import MODE_TONES, mode_badge
 from groups.choices import GroupMode
@@ -28,7 +28,6 @@ from .models import (
     Envelope,
     EnvelopeSubscription,
     Forecast,
-    ForecastBlock,
     GroupModeChange,
     GroupOperation,
     Instruction,
@@ -48,24 +47,29 @@ def _group_change_url(group) -> str:
         return "#"
 
 
-class ForecastBlockInline(admin.TabularInline):
-    model = ForecastBlock
-    extra = 0
-    can_delete = False
-    readonly_fields = ["capacity", "phase", "unit", "start_time", "end_time"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Forecast)
 class ForecastAdmin(ReadOnlyAdmin):
     list_display = ["id", "group", "type", "message_type", "sender", "request_id", "received_at", "all_zero"]
     list_filter = ["type", "message_type", "all_zero"]
     search_fields = ["request_id", "group__identifier"]
     list_select_related = ["group", "sender"]
-    inlines = [ForecastBlockInline]
+    readonly_fields = ["block_table"]
     actions = ["report_cannot_comply"]
+
+    @admin.display(description="blocks")
+    def block_table(self, obj):
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((b["start_time"], b["end_time"], b["phase"], b["unit"], b["capacity"]) for b in obj.block_list()),
+        )
+        if not rows:
+            return "—"
+        return format_html(
+            "<table><thead><tr><th>start</th><th>end</th><th>phase</th><th>unit</th><th>capacity</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.action(description="Tell the provider these forecasts cannot be met (compliance error)")
     def report_cannot_comply(self, request, queryset):

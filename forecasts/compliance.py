@@ -169,11 +169,7 @@ def _breach_record(
     )
     blocks = []
     if forecast is not None:
-        blocks = list(
-            forecast.blocks.filter(start_time__lt=end, end_time__gt=start).values(
-                "capacity", "phase", "unit", "start_time", "end_time"
-            )
-        )
+        blocks = forecast.block_list(start=start, end=end)
     outbound = None
     if group.report_compliance_breaches and forecast is not None:
         outbound = _compliance_error_send(group=group, correlation_id=forecast.request_id, text=text, blocks=blocks)

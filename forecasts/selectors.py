@@ -18,7 +18,7 @@ from oscp_platform.raw import columns_sql, raw_models
 
 from .choices import EnvelopeReason, EnvelopeUnit, ForecastMessage, ForecastType, Quantity
 from .envelopes import Block, Piece, Source, gap_pieces
-from .models import Envelope, EnvelopeState, EnvelopeSubscription, Forecast, ForecastBlock, Instruction
+from .models import Envelope, EnvelopeState, EnvelopeSubscription, Forecast, Instruction, blocks_loaded
 
 # Which received schedules feed which quantity: (normal kinds, fallback kinds).
 QUANTITY_TYPES = {
@@ -54,38 +54,23 @@ def forecast_sources(
         return result
     overlap = Q()
     for start, end in ranges:
-        overlap |= Q(start_time__lt=end, end_time__gt=start)
-    senders = Q(forecast__sender__isnull=True) | Q(forecast__sender_id=group.capacity_provider_id)
+        overlap |= Q(starts_at__lt=end, ends_at__gt=start)
+    senders = Q(sender__isnull=True) | Q(sender_id=group.capacity_provider_id)
     if ForecastType.OPTIMUM in types:
-        senders |= Q(forecast__type=ForecastType.OPTIMUM)
+        senders |= Q(type=ForecastType.OPTIMUM)
     rows = (
-        ForecastBlock.objects.filter(
-            overlap,
-            senders,
-            forecast__group=group,
-            forecast__type__in=types,
-            forecast__message_type=ForecastMessage.UPDATE,
-        )
-        .values_list(
-            "forecast_id",
-            "forecast__type",
-            "forecast__received_at",
-            "forecast__all_zero",
-            "capacity",
-            "phase",
-            "unit",
-            "start_time",
-            "end_time",
-        )
+        Forecast.objects.filter(overlap, senders, group=group, type__in=types, message_type=ForecastMessage.UPDATE)
+        .values_list("id", "type", "received_at", "all_zero", "blocks")
         .order_by()
     )
-    by_id: dict[int, Source] = {}
-    for forecast_id, kind, received_at, all_zero, capacity, phase, unit, start, end in rows:
-        source = by_id.get(forecast_id)
-        if source is None:
-            source = by_id[forecast_id] = Source(id=forecast_id, received_at=received_at, all_zero=all_zero)
-            result[kind].append(source)
-        source.blocks.append(Block(capacity, phase, unit, start, end))
+    for forecast_id, kind, received_at, all_zero, stored in rows:
+        blocks = [
+            Block(b["capacity"], b["phase"], b["unit"], b["start_time"], b["end_time"])
+            for b in blocks_loaded(stored)
+            if any(b["end_time"] > start and b["start_time"] < end for start, end in ranges)
+        ]
+        if blocks:  # a forecast may span a range with none of its blocks in it
+            result[kind].append(Source(id=forecast_id, received_at=received_at, all_zero=all_zero, blocks=blocks))
     return result
 
 
@@ -285,11 +270,9 @@ def groups_last_forecast_annotate(groups: QuerySet[CapacityGroup]) -> QuerySet[C
     last = Forecast.objects.filter(
         group=OuterRef("pk"), sender_id=OuterRef("capacity_provider_id"), message_type=ForecastMessage.UPDATE
     ).order_by("-received_at", "-id")
-    until = ForecastBlock.objects.filter(forecast_id=OuterRef("last_forecast_id")).order_by("-end_time")
     return groups.annotate(
         last_forecast_at=Subquery(last.values("received_at")[:1]),
-        last_forecast_id=Subquery(last.values("id")[:1]),
-        forecast_until=Subquery(until.values("end_time")[:1]),
+        forecast_until=Subquery(last.values("ends_at")[:1]),
     )
 
 

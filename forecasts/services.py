@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -30,7 +30,7 @@ from .models import (
     EnvelopeState,
     EnvelopeSubscription,
     Forecast,
-    ForecastBlock,
+    blocks_stored,
 )
 from .oscp.wire import forecast_body
 from .selectors import (
@@ -392,8 +392,10 @@ def forecast_receive(
         correlation_id=correlation_id,
         received_at=received_at,
         all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
+        blocks=blocks_stored(blocks),
+        starts_at=min((b["start_time"] for b in blocks), default=None),
+        ends_at=max((b["end_time"] for b in blocks), default=None),
     )
-    rows_insert(ForecastBlock, [{"forecast_id": forecast.id, **_block_fields(block)} for block in blocks])
     FORECASTS_RECEIVED.labels(forecast_type, message_type).inc()
 
     sender_id = getattr(sender, "id", None)
@@ -456,8 +458,7 @@ def forecasts_prune(*, now: datetime, days: int | None = None) -> int:
     cutoff = now - timedelta(days=days)
     with transaction.atomic():
         envelopes = Envelope.objects.filter(end__lte=cutoff).delete()[0]
-    live_blocks = ForecastBlock.objects.filter(forecast=OuterRef("pk"), end_time__gt=cutoff)
-    old = Forecast.objects.filter(received_at__lt=cutoff).exclude(Exists(live_blocks))
+    old = Forecast.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__lte=cutoff), received_at__lt=cutoff)
     deleted = 0
     while True:
         with transaction.atomic():
@@ -468,10 +469,6 @@ def forecasts_prune(*, now: datetime, days: int | None = None) -> int:
     if deleted or envelopes:
         logger.info("Pruned %s forecasts and %s envelope rows older than %s", deleted, envelopes, cutoff.isoformat())
     return deleted
-
-
-def _block_fields(block: dict) -> dict:
-    return {name: block[name] for name in ("capacity", "phase", "unit", "start_time", "end_time")}
 
 
 def adjustments_answer(*, group: CapacityGroup, forecast: Forecast) -> int:

@@ -15,7 +15,6 @@ FACTORIES = [
     groups.CapacityGroupFactory,
     groups.AssetFactory,
     forecasts.ForecastFactory,
-    forecasts.ForecastBlockFactory,
     forecasts.EnvelopeFactory,
     forecasts.EnvelopeSubscriptionFactory,
     forecasts.AdjustmentRequestFactory,

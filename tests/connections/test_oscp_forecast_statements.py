@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from connections.models import Message, Partner
-from forecasts.models import Envelope, Forecast, ForecastBlock
+from forecasts.models import Envelope, Forecast
 from forecasts.selectors import envelope_in_force
 from tests.connections.conftest import block
 from tests.groups.factories import CapacityGroupFactory
@@ -56,10 +56,10 @@ def test_a_forecast_costs_ten_statements_whatever_its_size(oscp, provider, provi
 
     assert sent.status_code == 204
     # Partner by token (with the request id seen before), the group, the message log row, the
-    # forecast, its blocks, the group's envelope state locked, the envelope over the forecast's
-    # range, the envelope in force, the state, the log row's outcome.
-    assert len(statements(captured)) == 10, "\n".join(statements(captured))
-    assert ForecastBlock.objects.filter(forecast__request_id=sent.request_id).count() == count
+    # forecast with its blocks, the group's envelope state locked, the envelope over the
+    # forecast's range, the envelope in force, the state, the log row's outcome.
+    assert len(statements(captured)) == 9, "\n".join(statements(captured))
+    assert len(Forecast.objects.get(request_id=sent.request_id).block_list()) == count
     assert envelope_in_force(group=group, at=datetime.now(UTC))["importLimits"][0]["value"] == 55
     assert Envelope.objects.filter(group=group).count() == count  # replaced, not added to
 
@@ -96,7 +96,7 @@ def test_forwarding_to_the_optimizer_adds_two_statements(oscp, group, provider_t
         sent = oscp.post(PATH, day_ahead(group, start, first=55), token=provider_token)
 
     assert sent.status_code == 204
-    assert len(statements(captured)) == 12  # the optimizer, the forwarded copy in the outbox
+    assert len(statements(captured)) == 11  # the optimizer, the forwarded copy in the outbox
     forwarded = Message.objects.get(direction="out", partner=group.capacity_optimizer, request_id=sent.request_id)
     assert len(forwarded.body["forecasted_blocks"]) == 96
 
@@ -184,10 +184,10 @@ def test_a_re_sent_forecast_updates_the_envelope_rows_of_its_quarter_hours_in_pl
     assert envelope_in_force(group=group, at=later)["importLimits"][0]["value"] == 55
 
 
-def test_deleting_a_forecast_takes_its_blocks_and_envelope_rows(oscp, provider, provider_token):
-    """Blocks and envelope rows point at their forecast without a database constraint (one would
-    check the forecast again for each of them at commit); Django's cascade still removes them
-    with it, as staff deleting a forecast or its group expect."""
+def test_deleting_a_forecast_takes_its_envelope_rows(oscp, provider, provider_token):
+    """Envelope rows point at their forecast without a database constraint (one would check the
+    forecast again for each of them at commit); Django's cascade still removes them with it, as
+    staff deleting a forecast or its group expect."""
     group = CapacityGroupFactory(owner=provider.owner, capacity_provider=provider)
     hour_ago = now_quarter() - timedelta(hours=1)
     kept = oscp.post(PATH, day_ahead(group, hour_ago, first=30, count=4), token=provider_token)
@@ -198,8 +198,7 @@ def test_deleting_a_forecast_takes_its_blocks_and_envelope_rows(oscp, provider, 
 
     forecast.delete()
 
-    assert not ForecastBlock.objects.filter(forecast_id=forecast.id).exists()
     assert not Envelope.objects.filter(forecast_id=forecast.id).exists()
     older = Forecast.objects.get(request_id=kept.request_id)
-    assert ForecastBlock.objects.filter(forecast=older).count() == 4
+    assert len(older.block_list()) == 4
     assert Envelope.objects.filter(group=group, forecast=older).count() == 4  # its hour, not replaced

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from connections.models import Message, MessageSegment
 from connections.tasks import segments_expire
-from forecasts.models import Forecast, ForecastBlock
+from forecasts.models import Forecast
 from tests.connections.conftest import block
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def test_parts_joined_in_index_order_and_processed_once(oscp, group, provider_to
         assert Forecast.objects.exists() == (i == 2)
     forecast = Forecast.objects.get()
     assert forecast.request_id == "seg-1"
-    assert [b.capacity for b in forecast.blocks.order_by("start_time")] == list(range(6))
+    assert [b["capacity"] for b in forecast.block_list()] == list(range(6))
     assert not MessageSegment.objects.exists()
     assert list(Message.objects.filter(direction="in").order_by("id").values_list("status", flat=True)) == [
         "segment",
@@ -60,7 +60,7 @@ def test_out_of_order_arrival(oscp, group, provider_token):
     parts = split(forecast_text(group), 4)
     for index in (2, 0, 3, 1):
         assert send_part(oscp, provider_token, parts[index], index, 4).status_code == 204
-    assert ForecastBlock.objects.count() == 6
+    assert len(Forecast.objects.get().block_list()) == 6
 
 
 def test_resending_after_completion_is_a_duplicate(oscp, group, provider_token):
@@ -147,5 +147,5 @@ def test_parts_arriving_together_complete_once(group, provider_token):
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(pool.map(send, range(6)))
     assert statuses == [204] * 6
-    assert Forecast.objects.count() == 1 and ForecastBlock.objects.count() == 6
+    assert Forecast.objects.count() == 1 and len(Forecast.objects.get().block_list()) == 6
     assert not MessageSegment.objects.exists()

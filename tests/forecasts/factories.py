@@ -5,34 +5,40 @@ import factory
 from django.utils import timezone
 
 from forecasts.choices import BlockUnit, EnvelopeReason, ForecastType, PhaseIndicator, Quantity
-from forecasts.models import AdjustmentRequest, ComplianceError, Envelope, EnvelopeSubscription, Forecast, ForecastBlock
+from forecasts.models import (
+    AdjustmentRequest,
+    ComplianceError,
+    Envelope,
+    EnvelopeSubscription,
+    Forecast,
+    blocks_stored,
+)
 from tests.groups.factories import CapacityGroupFactory
 
 
+def block(start, end=None, *, capacity=10, phase=PhaseIndicator.ALL, unit=BlockUnit.KW) -> dict:
+    """One block as ``forecast_receive`` takes them: 10 kW on all phases for 15 minutes."""
+    end = end or start + timedelta(minutes=15)
+    return {"capacity": Decimal(capacity), "phase": phase, "unit": unit, "start_time": start, "end_time": end}
+
+
 class ForecastFactory(factory.django.DjangoModelFactory):
-    """A consumption forecast received now, without a sender (as staff enter them)."""
+    """A consumption forecast received now, without a sender (as staff enter them); its blocks
+    from ``block_list`` (``block`` dicts), none by default."""
 
     class Meta:
         model = Forecast
+
+    class Params:
+        block_list: list = []
 
     group = factory.SubFactory(CapacityGroupFactory)
     type = ForecastType.CONSUMPTION
     request_id = factory.Sequence(lambda n: f"forecast-{n}")
     received_at = factory.LazyFunction(timezone.now)
-
-
-class ForecastBlockFactory(factory.django.DjangoModelFactory):
-    """10 kW on all phases for the 15 minutes after the forecast arrived."""
-
-    class Meta:
-        model = ForecastBlock
-
-    forecast = factory.SubFactory(ForecastFactory)
-    capacity = Decimal(10)
-    phase = PhaseIndicator.ALL
-    unit = BlockUnit.KW
-    start_time = factory.SelfAttribute("forecast.received_at")
-    end_time = factory.LazyAttribute(lambda block: block.start_time + timedelta(minutes=15))
+    blocks = factory.LazyAttribute(lambda f: blocks_stored(f.block_list))
+    starts_at = factory.LazyAttribute(lambda f: min((b["start_time"] for b in f.block_list), default=None))
+    ends_at = factory.LazyAttribute(lambda f: max((b["end_time"] for b in f.block_list), default=None))
 
 
 class EnvelopeFactory(factory.django.DjangoModelFactory):

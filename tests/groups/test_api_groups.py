@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from groups.models import Asset, CapacityGroup
 from tests.connections.factories import CapacityOptimizerFactory, CapacityProviderFactory
-from tests.forecasts.factories import ForecastBlockFactory, ForecastFactory
+from tests.forecasts.factories import ForecastFactory, block
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
 
 GROUPS = "/solaruser/api/v1/sec/user/oscp/capacity-groups"
@@ -287,7 +287,11 @@ def test_forecast_stale_when_the_last_forecast_falls_short_of_the_horizon(api_cl
     full = CapacityGroupFactory(owner=user, capacity_provider=vector, identifier="full")
     now = timezone.now()
     for group, hours in ((short, 2), (full, 24)):
-        forecast = ForecastFactory(group=group, sender=vector, received_at=now - timedelta(minutes=5))
-        ForecastBlockFactory(forecast=forecast, start_time=now, end_time=now + timedelta(hours=hours))
+        ForecastFactory(
+            group=group,
+            sender=vector,
+            received_at=now - timedelta(minutes=5),
+            block_list=[block(now, now + timedelta(hours=hours))],
+        )
     shown = {g["identifier"]: g["forecastStale"] for g in api_client.get(GROUPS).json()["data"]}
     assert shown == {"short": True, "full": False}
