@@ -54,6 +54,11 @@ class ForecastAdmin(ReadOnlyAdmin):
     search_fields = ["request_id", "group__identifier"]
     list_select_related = ["group", "sender"]
     readonly_fields = ["block_table"]
+
+    def get_queryset(self, request):
+        # The list shows no blocks; the change page reads them when it shows them.
+        return super().get_queryset(request).defer("blocks")
+
     actions = ["report_cannot_comply"]
 
     @admin.display(description="blocks")
@@ -99,8 +104,11 @@ class EnvelopeAdmin(ReadOnlyAdmin):
     list_display = ["group", "quantity", "phase", "limit", "start", "end", "reason", "forecast", "rule"]
     list_filter = ["quantity", "reason", "unit"]
     search_fields = ["microgrid_id", "group__identifier"]
-    list_select_related = ["group"]
     date_hierarchy = "start"
+
+    def get_queryset(self, request):
+        # Each row names its forecast: read with it, without the forecast's blocks.
+        return super().get_queryset(request).select_related("group", "forecast").defer("forecast__blocks")
 
     @admin.display(description="limit", ordering="value")
     def limit(self, obj):
@@ -119,6 +127,9 @@ class AdjustmentRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "group", "type", "status", "request_id", "relayed_from", "answer", "created"]
     list_filter = ["status", "type"]
     list_select_related = ["group", "relayed_from", "answer"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("answer__blocks")
 
 
 @admin.register(ComplianceError)

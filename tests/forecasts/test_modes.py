@@ -175,6 +175,13 @@ def test_admin_envelope_and_forecast_lists_load(admin_client, group, receive):
         assert admin_client.get(url).status_code == 200
 
 
+def test_admin_forecast_page_shows_its_blocks(admin_client, group, receive):
+    forecast = receive(group, "CONSUMPTION", blocks(count=1, capacity=13.5))
+    html = admin_client.get(f"/admin/forecasts/forecast/{forecast.id}/change/").content.decode()
+    [row] = [row for row in html.split("<tr>") if "13.5" in row]
+    assert "ALL" in row and "KW" in row
+
+
 def test_dispatcher_run_twice_in_one_round_queues_each_group_once(
     group, settings, at_time, django_capture_on_commit_callbacks
 ):
