@@ -54,12 +54,11 @@ class ForecastAdmin(ReadOnlyAdmin):
     search_fields = ["request_id", "group__identifier"]
     list_select_related = ["group", "sender"]
     readonly_fields = ["block_table"]
+    actions = ["report_cannot_comply"]
 
     def get_queryset(self, request):
         # The list shows no blocks; the change page reads them when it shows them.
         return super().get_queryset(request).defer("blocks")
-
-    actions = ["report_cannot_comply"]
 
     @admin.display(description="blocks")
     def block_table(self, obj):
