@@ -22,6 +22,17 @@ def test_admin_lists_partners_and_issues_token_a_once(admin_client):
     assert CredentialsToken.objects.filter(partner=fresh, kind="A").count() == 1
 
 
+def test_admin_escapes_the_endpoints_a_partner_sent(admin_client):
+    partner, _ = registered_partner()
+    partner.endpoints = [
+        {"identifier": "locations", "role": "RECEIVER", "url": "https://emsp.example/<script>alert(1)</script>"}
+    ]
+    partner.save()
+    page = admin_client.get(reverse("admin:roaming_roamingpartner_change", args=[partner.id])).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "locations RECEIVER: https://emsp.example/&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_admin_register_without_url_reports_the_problem(admin_client):
     partner = RoamingPartnerFactory()
     changelist = reverse("admin:roaming_roamingpartner_changelist")
