@@ -165,11 +165,16 @@ def _in_list(name: str, values: list) -> tuple[str, dict]:
 
 
 def _claim_sql(message_ids: list[int], now: datetime) -> tuple[str, dict]:
-    """The claim statement: due rows that are not held become ``sending``; expired ones ``dead``."""
+    """The claim statement: due rows that are not held become ``sending``; expired ones ``dead``.
+
+    The direction and the unsent statuses are written into the text, not passed: a kept
+    connection prepares the statement, and PostgreSQL's generic plan would not know them, nor so
+    use the partial indexes of unsent messages for the rows waiting ahead of each one."""
     ids, id_params = _in_list("id", message_ids)
     offline, offline_params = _in_list("offline", offline_allowed_types())
     ordered, ordered_params = _in_list("ordered", ordered_types())
-    unsent, unsent_params = _in_list("unsent", list(UNSENT))
+    unsent = ", ".join(f"'{status.value}'" for status in UNSENT)
+    out = f"'{MessageDirection.OUTBOUND.value}'"
     lock = "FOR UPDATE OF m SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     expired = "deadline <= %(now)s"
     sql = f"""
@@ -184,20 +189,20 @@ def _claim_sql(message_ids: list[int], now: datetime) -> tuple[str, dict]:
         WHERE id IN (
             SELECT m.id FROM connections_message m
             LEFT JOIN connections_partner p ON p.id = m.partner_id
-            WHERE m.id IN ({ids}) AND m.direction = %(out)s AND m.status IN ({unsent})
+            WHERE m.id IN ({ids}) AND m.direction = {out} AND m.status IN ({unsent})
               AND m.next_attempt_at <= %(now)s
               AND (m.deadline <= %(now)s OR m.partner_id IS NULL OR (
                   p.enabled AND p.connection_state <> %(disabled)s
                   AND (p.connection_state <> %(offline)s OR m.message_type IN ({offline}))
                   AND NOT EXISTS (
                       SELECT 1 FROM connections_message b
-                      WHERE b.partner_id = m.partner_id AND b.direction = %(out)s AND b.id < m.id
+                      WHERE b.partner_id = m.partner_id AND b.direction = {out} AND b.id < m.id
                         AND b.status IN ({unsent}) AND b.message_type IN ({ordered})
                   )
               ))
               AND (m.ordering_key = '' OR m.deadline <= %(now)s OR NOT EXISTS (
                   SELECT 1 FROM connections_message k
-                  WHERE k.ordering_key = m.ordering_key AND k.direction = %(out)s AND k.id < m.id
+                  WHERE k.ordering_key = m.ordering_key AND k.direction = {out} AND k.id < m.id
                     AND k.status IN ({unsent}) AND k.ordering_key <> ''
               ))
             {lock}
@@ -210,13 +215,11 @@ def _claim_sql(message_ids: list[int], now: datetime) -> tuple[str, dict]:
         "dead": MessageStatus.DEAD.value,
         "sending": MessageStatus.SENDING.value,
         "expired": EXPIRED,
-        "out": MessageDirection.OUTBOUND.value,
         "disabled": ConnectionState.DISABLED.value,
         "offline": ConnectionState.OFFLINE.value,
         **id_params,
         **offline_params,
         **ordered_params,
-        **unsent_params,
     }
     return sql, params
 

@@ -17,12 +17,16 @@ from .oscp.messages import offline_allowed_types
 # The partner of a live token, and whether it already had an inbound request with this
 # X-Request-ID accepted: what every OSCP request asks first, in one indexed query (the token's
 # unique digest, the partial unique index of accepted request ids). Written out rather than built
-# by the ORM, which costs several times the query itself on this path.
+# by the ORM, which costs several times the query itself on this path. The direction and status
+# are written into the text, not passed: the statement is prepared, and PostgreSQL's generic plan
+# for it would not know them, nor so match the partial index, and would read every message the
+# partner ever sent.
 _PARTNER_FOR_TOKEN = f"""
 SELECT {columns_sql(Partner, "p")},
        EXISTS (
            SELECT 1 FROM connections_message m
-           WHERE m.partner_id = p.id AND m.direction = %s AND m.status = %s AND m.request_id = %s
+           WHERE m.partner_id = p.id AND m.direction = '{MessageDirection.INBOUND.value}'
+               AND m.status = '{MessageStatus.ACCEPTED.value}' AND m.request_id = %s
        ) AS request_seen
 FROM connections_partner p JOIN connections_inboundtoken t ON t.partner_id = p.id
 WHERE t.digest = %s AND t.retired_at IS NULL
@@ -34,8 +38,7 @@ def partner_for_token(*, token: str, request_id: str = "") -> Partner | None:
     whether an inbound message with X-Request-ID ``request_id`` from it was already accepted.
     The lookup is by keyed digest: an index probe on a value the caller cannot choose, so timing
     reveals nothing of stored tokens."""
-    params = [MessageDirection.INBOUND.value, MessageStatus.ACCEPTED.value, request_id, token_digest(token)]
-    return raw_model(Partner, _PARTNER_FOR_TOKEN, params)
+    return raw_model(Partner, _PARTNER_FOR_TOKEN, [request_id, token_digest(token)])
 
 
 def oauth_access_token_find(*, token: str):
