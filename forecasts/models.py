@@ -84,6 +84,11 @@ class Forecast(models.Model):
         indexes = [
             models.Index(fields=["group", "type", "-received_at"]),
             models.Index(fields=["group", "type", "ends_at"], name="forecast_reach"),
+            # A group's last forecast from its provider (``groups_last_forecast_annotate``, on
+            # every group in a list): one index entry, whatever else the provider sent.
+            models.Index(
+                fields=["group", "sender", "message_type", "-received_at", "-id"], name="forecast_last_from_sender"
+            ),
         ]
 
     def __str__(self):

@@ -6,13 +6,16 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
-from forecasts.models import GroupModeChange
-from forecasts.selectors import envelope_in_force, group_forecast_stale
+from forecasts.models import Forecast, GroupModeChange
+from forecasts.selectors import envelope_in_force, group_forecast_stale, groups_last_forecast_annotate
 from forecasts.services import group_mode_refresh
 from forecasts.tasks import groups_mode_check
+from groups.models import CapacityGroup
 from tests.forecasts.conftest import T0, blocks
+from tests.forecasts.factories import ForecastFactory
 from tests.groups.factories import CapacityGroupFactory
 from tests.support.pages import chart_data
 
@@ -151,6 +154,43 @@ def test_stale_when_the_provider_cadence_has_passed(group, receive):
     receive(group, received_at=T0)
     assert group_forecast_stale(group=group, now=T0 + timedelta(minutes=10)) is False
     assert group_forecast_stale(group=group, now=T0 + timedelta(minutes=16)) is True
+
+
+def _forecast_rows_read() -> int:
+    """Rows and index entries of the forecasts this transaction has read so far (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index "
+            "WHERE indrelid = 'forecasts_forecast'::regclass"
+        )
+        entries = cursor.fetchone()[0]
+        cursor.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'forecasts_forecast'")
+        return entries + cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_a_groups_last_forecast_is_one_index_entry_however_many_its_provider_sent(group):
+    """Staleness, on every group of a list and on the envelope API, reads the group's last forecast
+    from its provider. A fleet's provider sends a forecast per group every quarter hour, kept for
+    weeks: that read must not go through all of them (it read every forecast of the provider)."""
+    provider = group.capacity_provider
+    others = CapacityGroupFactory.create_batch(20, owner=group.owner, capacity_provider=provider)
+    Forecast.objects.bulk_create(
+        Forecast(group=other, sender=provider, type="CONSUMPTION", request_id=f"r-{n}", received_at=T0 + n * Q)
+        for n in range(100)
+        for other in others
+    )
+    newest = T0 + timedelta(days=3)
+    for n, received_at in enumerate((T0, newest, T0 + Q)):
+        ForecastFactory(group=group, sender=provider, request_id=f"mine-{n}", received_at=received_at)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE forecasts_forecast")
+    before = _forecast_rows_read()
+
+    annotated = groups_last_forecast_annotate(CapacityGroup.objects.filter(pk=group.pk)).get()
+
+    assert annotated.last_forecast_at == newest
+    assert _forecast_rows_read() - before <= 4
 
 
 def test_admin_operating_view_shows_mode_envelope_and_chart(admin_client, group, receive, at_time):
