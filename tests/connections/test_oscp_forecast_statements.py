@@ -15,6 +15,7 @@ from forecasts.models import Envelope, Forecast
 from forecasts.selectors import envelope_in_force
 from tests.connections.conftest import block
 from tests.groups.factories import CapacityGroupFactory
+from tests.support.reads import rows_read
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -138,18 +139,6 @@ def test_a_kept_connection_prepares_the_statements_a_forecast_repeats(oscp, prov
     ), prepared
 
 
-def _message_rows_read() -> int:
-    """Rows and index entries of the message log this transaction has read so far."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index "
-            "WHERE indrelid = 'connections_message'::regclass"
-        )
-        entries = cursor.fetchone()[0]
-        cursor.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'connections_message'")
-        return entries + cursor.fetchone()[0]
-
-
 def test_the_token_lookup_reads_one_index_entry_of_the_log_once_prepared(provider, provider_token):
     """Every OSCP request asks whether its X-Request-ID was accepted before. A kept connection
     prepares that statement and PostgreSQL may run it on one generic plan, made once, without the
@@ -164,7 +153,7 @@ def test_the_token_lookup_reads_one_index_entry_of_the_log_once_prepared(provide
         Message(partner=provider, direction="in", status="accepted", message_type=PATH, request_id=f"seen-{n}")
         for n in range(2000)
     )
-    before = _message_rows_read()
+    before = rows_read("connections_message")
 
     for _ in range(10):
         found = partner_for_token(token=provider_token, request_id="seen-1999")
@@ -172,7 +161,7 @@ def test_the_token_lookup_reads_one_index_entry_of_the_log_once_prepared(provide
         assert not partner_for_token(token=provider_token, request_id="unseen").request_seen
 
     assert prepared_statements_like("FROM connections_partner p JOIN connections_inboundtoken t")
-    assert _message_rows_read() - before <= 20
+    assert rows_read("connections_message") - before <= 20
 
 
 @pytest.mark.django_db(transaction=True)

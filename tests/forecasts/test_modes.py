@@ -18,6 +18,7 @@ from tests.forecasts.conftest import T0, blocks
 from tests.forecasts.factories import ForecastFactory
 from tests.groups.factories import CapacityGroupFactory
 from tests.support.pages import chart_data
+from tests.support.reads import rows_read
 
 pytestmark = pytest.mark.django_db
 Q = timedelta(minutes=15)
@@ -156,18 +157,6 @@ def test_stale_when_the_provider_cadence_has_passed(group, receive):
     assert group_forecast_stale(group=group, now=T0 + timedelta(minutes=16)) is True
 
 
-def _forecast_rows_read() -> int:
-    """Rows and index entries of the forecasts this transaction has read so far (PostgreSQL)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index "
-            "WHERE indrelid = 'forecasts_forecast'::regclass"
-        )
-        entries = cursor.fetchone()[0]
-        cursor.execute("SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'forecasts_forecast'")
-        return entries + cursor.fetchone()[0]
-
-
 @pytest.mark.postgres
 def test_a_groups_last_forecast_is_one_index_entry_however_many_its_provider_sent(group):
     """Staleness, on every group of a list and on the envelope API, reads the group's last forecast
@@ -185,12 +174,12 @@ def test_a_groups_last_forecast_is_one_index_entry_however_many_its_provider_sen
         ForecastFactory(group=group, sender=provider, request_id=f"mine-{n}", received_at=received_at)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE forecasts_forecast")
-    before = _forecast_rows_read()
+    before = rows_read("forecasts_forecast")
 
     annotated = groups_last_forecast_annotate(CapacityGroup.objects.filter(pk=group.pk)).get()
 
     assert annotated.last_forecast_at == newest
-    assert _forecast_rows_read() - before <= 4
+    assert rows_read("forecasts_forecast") - before <= 4
 
 
 def test_admin_operating_view_shows_mode_envelope_and_chart(admin_client, group, receive, at_time):
