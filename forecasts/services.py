@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from connections.outbox import outbox_enqueue
 from groups.models import CapacityGroup
-from oscp_platform.bulk import insert_columns, rows_insert, rows_sql
+from oscp_platform.bulk import fields_update, insert_columns, instances_insert, rows_insert, rows_sql
 from oscp_platform.raw import columns_sql, raw_model
 
 from .choices import AdjustmentStatus, ForecastMessage, ForecastType, Quantity
@@ -312,7 +312,7 @@ def _announce(*, group: CapacityGroup, state: EnvelopeState, now: datetime) -> d
         for subscription in subscriptions:
             webhook_enqueue(subscription=subscription, group=group, body=body)
     state.checked_at = now
-    state.save(update_fields=changed)
+    fields_update(state, changed)
     return envelope
 
 
@@ -380,21 +380,25 @@ def forecast_receive(
     from anyone else is only stored. ``received_at`` is taken as the newest of its kind.
 
     Everything happens in the caller's transaction (no savepoint: a failure rolls it all back).
-    Statements for a provider's update: the forecast, its blocks, the state lock, the envelope
+    Statements for a provider's update: the forecast with its blocks, the state lock, the envelope
     over the forecast's range, the envelope in force, the state."""
-    forecast = Forecast.objects.create(
-        group=group,
-        sender=sender,
-        message=message,
-        message_type=message_type,
-        type=forecast_type,
-        request_id=request_id,
-        correlation_id=correlation_id,
-        received_at=received_at,
-        all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
-        blocks=blocks_stored(blocks),
-        starts_at=min((b["start_time"] for b in blocks), default=None),
-        ends_at=max((b["end_time"] for b in blocks), default=None),
+    [forecast] = instances_insert(
+        [
+            Forecast(
+                group=group,
+                sender=sender,
+                message=message,
+                message_type=message_type,
+                type=forecast_type,
+                request_id=request_id,
+                correlation_id=correlation_id,
+                received_at=received_at,
+                all_zero=bool(blocks) and all(Decimal(b["capacity"]) == 0 for b in blocks),
+                blocks=blocks_stored(blocks),
+                starts_at=min((b["start_time"] for b in blocks), default=None),
+                ends_at=max((b["end_time"] for b in blocks), default=None),
+            )
+        ]
     )
     FORECASTS_RECEIVED.labels(forecast_type, message_type).inc()
 

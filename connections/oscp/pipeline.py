@@ -39,7 +39,7 @@ from connections.choices import ConnectionState, MessageDirection, MessageStatus
 from connections.lifecycle import partner_is_offline
 from connections.models import Message, Partner
 from connections.selectors import inbound_request_seen
-from oscp_platform.bulk import instances_insert
+from oscp_platform.bulk import fields_update, instances_insert
 from oscp_platform.crypto import mask
 from oscp_platform.parsing import json_loads_strict, text_problem
 
@@ -243,7 +243,7 @@ class OscpView(APIView):
                 message.duration_ms = inbound.elapsed_ms()
                 if inbound.deviations:
                     message.error = "Accepted with deviations: " + "; ".join(inbound.deviations)
-                Message.objects.filter(pk=message.pk).update(duration_ms=message.duration_ms, error=message.error)
+                fields_update(message, ["duration_ms", "error"])
         except inbound_services.PartnerNotRegistered as exc:
             raise OscpError(403, _NOT_REGISTERED.format(message=self.message_type, state=exc)) from None
         except inbound_services.NotForThisPartner as exc:
