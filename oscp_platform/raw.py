@@ -17,9 +17,11 @@ from functools import cache
 from django.db import connection, models
 
 
-def columns_sql(model: type[models.Model], alias: str) -> str:
-    """Every concrete column of ``model``, qualified by ``alias``, for a SELECT list."""
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+def columns_sql(model: type[models.Model], alias: str, *, without: tuple[type[models.Field], ...] = ()) -> str:
+    """Every concrete column of ``model``, qualified by ``alias``, for a SELECT list; without the
+    fields of the classes ``without``, which the instances then load only if read (deferred)."""
+    fields = [field for field in model._meta.concrete_fields if not isinstance(field, without)]
+    return ", ".join(f'{alias}."{field.column}"' for field in fields)
 
 
 @cache
