@@ -6,6 +6,8 @@ It talks to the platform only over HTTP (``requests``), exactly as a partner's s
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 import queue
 import secrets
@@ -15,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import requests
 
@@ -29,6 +32,7 @@ OFFLINE_MULTIPLIER = 2  # our heartbeats announce offline_mode_at = now + this Ã
 RETRY_SECONDS = 5.0  # a register or handshake without an answer is sent again after this
 CALL_TIMEOUT = 10.0
 KEPT = 200  # measurements, compliance errors and log lines kept in memory
+ACCESS_TOKEN_SECONDS = 3600  # lifetime of the access tokens our token URL issues
 
 
 @dataclass
@@ -48,6 +52,15 @@ class Config:
     wait_register: bool = False  # wait for the platform's register even where we could start
     faults: tuple[str, ...] = ()
     slow_seconds: float = 10.0
+    # OAuth2 client credentials, as Vector DERMS uses them both ways. To call the platform: the
+    # client staff issued us and the platform's token URL (we then send ``Bearer`` access tokens
+    # instead of the token). To be called: the client the platform presents at our own token URL
+    # (``/oauth/token``); access tokens issued there open our endpoints.
+    client_id: str = ""
+    client_secret: str = ""
+    token_url: str = ""
+    own_client_id: str = ""
+    own_client_secret: str = ""
 
 
 @dataclass
@@ -99,6 +112,8 @@ class Simulator:
             self.sides["co"] = self._side("co", "/oscp/co/2.0", config.optimizer_token)
         self.server = None
         self.thread: threading.Thread | None = None
+        self.access_token, self.access_token_until = "", 0.0  # ours, to call the platform with
+        self.issued_tokens: set[str] = set()  # the platform's, issued at our token URL
 
     def _side(self, role: str, prefix: str, token: str) -> Side:
         side = Side(role=role, prefix=prefix, initial_token=token, own_tokens={self.own_token})
@@ -184,11 +199,11 @@ class Simulator:
     ):
         """POST a message to the platform; returns (request id, status, text) and logs the exchange."""
         request_id = request_id or self.dialect.request_id()
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Token {token or side.peer_token or side.initial_token}",
-            "X-Request-ID": request_id,
-        }
+        authorization = self._authorization(side, token)
+        if authorization is None:
+            side.count(f"{message_type} out no token")
+            return request_id, 0, "no access token"
+        headers = {"Content-Type": "application/json", "Authorization": authorization, "X-Request-ID": request_id}
         if correlation_id:
             headers["X-Correlation-ID"] = correlation_id
         target = f"{side.peer_url.rstrip('/')}/{message_type}"
@@ -201,7 +216,64 @@ class Simulator:
         side.count(f"{message_type} out {status}")
         note = f" {text[:200]}" if status != 204 else ""
         self.say(side, f"-> {message_type} {status or 'no answer'}{note}")
+        if status in (401, 403) and self.config.client_id:
+            self.access_token_until = 0.0  # refused: fetch a new access token for the next call
         return request_id, status, text
+
+    def _authorization(self, side: Side, token: str) -> str | None:
+        """``Token <t>``, or with client credentials ``Bearer <access token>`` (None: none to be had)."""
+        if not self.config.client_id:
+            return f"Token {token or side.peer_token or side.initial_token}"
+        if not self.access_token or time.monotonic() >= self.access_token_until:
+            self._access_token_fetch()
+        return f"Bearer {self.access_token}" if self.access_token else None
+
+    def _access_token_fetch(self) -> None:
+        """Client credentials grant at the platform's token URL (the client authenticates with
+        HTTP Basic, as RFC 6749 recommends); renewed a minute before it expires."""
+        config = self.config
+        try:
+            response = self.session.post(
+                config.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(config.client_id, config.client_secret),
+                timeout=CALL_TIMEOUT,
+            )
+            answer = response.json() if response.status_code == 200 else {}
+        except (requests.RequestException, ValueError) as exc:
+            response, answer = None, {"error": exc.__class__.__name__}
+        if not answer.get("access_token"):
+            status = response.status_code if response is not None else "no answer"
+            self.say(None, f"-> access token from {config.token_url}: {status} {str(answer)[:200]}")
+            self.access_token = ""
+            return
+        self.access_token = answer["access_token"]
+        lifetime = float(answer.get("expires_in") or 3600)
+        self.access_token_until = time.monotonic() + max(lifetime - 60, lifetime / 2)
+        self.say(None, f"-> access token from {config.token_url}: valid {lifetime:.0f} s")
+
+    def token_issue(self, headers: dict, raw: bytes) -> tuple[int, dict]:
+        """Our token URL: a client credentials grant by the platform (HTTP Basic or form fields)."""
+        form = {key: values[0] for key, values in parse_qs(raw.decode(errors="replace")).items()}
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        scheme, _, encoded = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+            except ValueError:
+                client_id = secret = ""
+        config = self.config
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        known = bool(config.own_client_id) and client_id == config.own_client_id
+        if not (known and hmac.compare_digest(secret, config.own_client_secret)):
+            self.say(None, f"<- access token refused to client {client_id!r}")
+            return 401, {"error": "invalid_client"}
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self.issued_tokens.add(token)
+        self.say(None, f"<- access token issued to client {client_id!r}")
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS}
 
     def register_send(self, side: Side) -> None:
         token = secrets.token_urlsafe(24)
@@ -274,7 +346,7 @@ class Simulator:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if not token or scheme.lower() not in ("token", "bearer"):
             return self._refuse(side, message_type, 401, "Authorization: Token <token> is required.")
-        if token not in side.own_tokens:
+        if token not in side.own_tokens and not (scheme.lower() == "bearer" and token in self.issued_tokens):
             return self._refuse(side, message_type, 403, "Unknown token.")
         request_id = headers.get("x-request-id", "").strip()
         if not request_id:

@@ -45,6 +45,8 @@ def _handler_for(simulator: Simulator):
             raw = self.rfile.read(length) if length else b""
             if self.path.rstrip("/") == "/_control/fault":
                 return self._control(raw)
+            if self.path.rstrip("/") == "/oauth/token":
+                return self._send(*simulator.token_issue({k.lower(): v for k, v in self.headers.items()}, raw))
             faults = simulator.faults
             if Fault.SLOW in faults:
                 time.sleep(faults.slow_seconds)

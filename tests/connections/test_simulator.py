@@ -5,6 +5,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+import requests
 
 from connections.simulator.faults import Faults
 from connections.simulator.peer import Config, Simulator
@@ -19,7 +20,7 @@ def simulator(peer):
     started = []
 
     def make(**config):
-        config = Config(platform_url=peer.base_url, heartbeat_seconds=1, **config)
+        config = Config(**{"platform_url": peer.base_url, "heartbeat_seconds": 1, **config})
         started.append(Simulator(config, say=lambda line: None).start())
         return started[-1]
 
@@ -143,3 +144,58 @@ def test_a_register_without_a_common_version_is_answered_501(peer, simulator):
     answer = peer.call(sim.base_url(sim.sides["cp"]), "register", body, token="own-token-2")
     assert (answer.status, answer.body) == (501, {"message": "No common OSCP version: we support 2.0, offered 2.1."})
     assert sim.state()["sides"]["cp"]["state"] == "new"
+
+
+HANDSHAKE = {"required_behaviour": {"heartbeat_interval": 1, "measurement_configuration": ["CONTINUOUS"]}}
+
+
+def test_vector_calls_the_platform_with_access_tokens_from_its_token_url(peer_factory, simulator):
+    """Vector DERMS is registered out of band and calls with OAuth2 client credentials: the
+    simulator fetches an access token at the platform's token URL, sends it as ``Bearer``, keeps
+    it while it is good, and fetches another once one is refused."""
+    peer = peer_factory(oauth=True)
+    sim = simulator(
+        profile="vector-derms", own_token="platform-calls-with-this", platform_url=peer.base_url,
+        client_id=peer.client_id, client_secret=peer.client_secret, token_url=peer.token_url,
+    )  # fmt: skip
+    base = sim.base_url(sim.sides["cp"])
+    handshake = peer.call(base, "handshake", HANDSHAKE, token="platform-calls-with-this")
+    assert handshake.status == 204
+
+    [acknowledge] = peer.wait_for("handshake_acknowledge")
+    assert acknowledge.header("Authorization") == "Bearer access-1"
+    assert acknowledge.header("X-Correlation-ID") == handshake.request_id
+    peer.wait_for("heartbeat", count=2)
+    [token_request] = peer.token_requests  # one token for all of them
+    assert token_request.body["grant_type"] == "client_credentials"
+
+    peer.revoked_tokens.add("access-1")  # the platform no longer takes it: a new one is fetched
+    wait_until(lambda: any(r.header("Authorization") == "Bearer access-2" for r in peer.requests_to("heartbeat")))
+    assert len(peer.token_requests) == 2
+
+
+def test_the_platform_gets_access_tokens_at_the_simulators_token_url(simulator):
+    """Called with OAuth2 as Vector is: the platform fetches an access token at the simulator's
+    token URL with the client staff entered, and only tokens issued there open its endpoints."""
+    sim = simulator(profile="vector-derms", own_client_id="platform-client", own_client_secret="platform-secret")
+    token_url = sim.url + "/oauth/token"
+    grant = {"grant_type": "client_credentials"}
+
+    assert requests.post(token_url, data=grant, auth=("platform-client", "wrong"), timeout=5).status_code == 401
+    assert requests.post(token_url, data={"grant_type": "password"}, timeout=5).status_code == 400
+    issued = requests.post(token_url, data=grant, auth=("platform-client", "platform-secret"), timeout=5)
+    assert issued.status_code == 200 and issued.json()["token_type"] == "Bearer"
+    by_form = requests.post(
+        token_url, data={**grant, "client_id": "platform-client", "client_secret": "platform-secret"}, timeout=5
+    )
+    assert by_form.status_code == 200
+
+    heartbeat = sim.base_url(sim.sides["cp"]) + "/heartbeat"
+    body = {"offline_mode_at": datetime.now(UTC).isoformat()}
+
+    def send(authorization: str) -> int:
+        headers = {"Authorization": authorization, "X-Request-ID": "r-1", "Content-Type": "application/json"}
+        return requests.post(heartbeat, json=body, headers=headers, timeout=5).status_code
+
+    assert send(f"Bearer {issued.json()['access_token']}") == 204
+    assert send("Bearer not-one-we-issued") == 403

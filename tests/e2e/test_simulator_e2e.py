@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from connections.choices import PartnerRole
+from connections.oauth import partner_oauth_client_issue
 from connections.services import partner_create
 from forecasts.models import GroupModeChange
 from groups.choices import Audience, MeasurementPeriod
@@ -47,6 +48,7 @@ def process_settings():
         "OSCP_RETRY_MAX_SECONDS": "1",
         "MEASUREMENT_DISPATCH_SECONDS": "1",
         "MEASUREMENT_REPORT_DELAY_SECONDS": "1",
+        "OAUTHLIB_INSECURE_TRANSPORT": "1",  # the worker fetches the simulated Vector's tokens over plain http
     }
 
 
@@ -199,5 +201,60 @@ def test_simulated_provider_registers_forecasts_reports_goes_silent_and_recovers
         assert "heartbeats resume after the announced offline time: handshaking again" in sim.output()
         changes = list(GroupModeChange.objects.filter(group=group).order_by("at").values_list("from_mode", "to_mode"))
         assert changes[-2:] == [("normal", "partner-offline"), ("partner-offline", "normal")]
+    finally:
+        sim.stop()
+
+
+def test_simulated_vector_connects_with_oauth_both_ways(web_server, worker_factory, beat, process_log_dir):
+    """Vector DERMS as staff set it up: registered out of band, each side calling the other with
+    OAuth2 client credentials. The simulator fetches access tokens at our token URL with the client
+    we issued it; the platform fetches them at the simulator's token URL with the client staff
+    entered on the partner. Handshake, heartbeats both ways, and its forecast becomes the envelope."""
+    worker_factory()
+    owner = UserFactory()
+    api = Management(web_server.url, Token.objects.create(user=owner).key)
+    port = free_port()
+    provider, _ = partner_create(
+        owner=owner,
+        role=PartnerRole.CAPACITY_PROVIDER,
+        name="Simulated Vector",
+        base_url=f"http://127.0.0.1:{port}/oscp/cp/2.0",
+        profile="vector-derms",
+        service_props={"oauth-token-url": f"http://127.0.0.1:{port}/oauth/token", "oauth-client-id": "platform"},
+        oauth_client_secret="platform-secret",
+    )
+    ours = partner_oauth_client_issue(partner=provider)
+    group_create(
+        owner=owner, name="Depot", identifier="depot1", capacity_provider=provider, microgrid_id="mg-sim", node_id=123
+    )
+    sim = Simulator(
+        port=port,
+        log_dir=process_log_dir,
+        args=[
+            "--profile=vector-derms",
+            f"--platform-url={web_server.url}/oscp/fp/2.0",
+            f"--client-id={ours.client_id}",
+            f"--client-secret={ours.client_secret}",
+            f"--token-url={web_server.url}/oscp/oauth/token",
+            "--own-client-id=platform",
+            "--own-client-secret=platform-secret",
+            "--group=depot1",
+            "--heartbeat-seconds=1",
+            "--forecast-seconds=3",
+            "--block-seconds=4",
+            "--horizon-seconds=120",
+            f"--capacity-kw={CAPACITY:g}",
+            "--status-seconds=2",
+        ],
+    )
+    try:
+        online = lambda: api.get(f"/capacity-providers/{provider.id}")["connectionState"] == "online"  # noqa: E731
+        wait_until(online, 30, 0.3, "the platform never saw the simulated Vector online")
+        wait_until(lambda: sim.state()["state"] == "online", 10, 0.2, "our acknowledgement never reached the simulator")
+        wait_until(lambda: api.imports() == [(CAPACITY, "forecast")], 20, 0.3, "the forecast never became the envelope")
+        wait_until(lambda: sim.state()["counts"].get("heartbeat in", 0) >= 2, 15, 0.3, "no heartbeats from us")
+        assert "access token issued to client 'platform'" in sim.output()  # we called it with OAuth
+        assert "/oscp/oauth/token: valid" in sim.output()  # and it called us with OAuth
+        assert not sim.state()["problems"]  # nothing it received was refused
     finally:
         sim.stop()

@@ -39,6 +39,23 @@ class Command(BaseCommand):
             default=os.environ.get("OSCP_SIM_OWN_TOKEN", ""),
             help="The token the platform presents to us before any register, in wait mode (or OSCP_SIM_OWN_TOKEN).",
         )
+        parser.add_argument(
+            "--client-id", default="", help="OAuth client id staff issued us: call the platform with Bearer tokens."
+        )
+        parser.add_argument(
+            "--client-secret",
+            default=os.environ.get("OSCP_SIM_CLIENT_SECRET", ""),
+            help="That client's secret (or OSCP_SIM_CLIENT_SECRET).",
+        )
+        parser.add_argument("--token-url", default="", help="The platform's OAuth token URL (…/oscp/oauth/token).")
+        parser.add_argument(
+            "--own-client-id", default="", help="OAuth client the platform uses at our token URL (<url>/oauth/token)."
+        )
+        parser.add_argument(
+            "--own-client-secret",
+            default=os.environ.get("OSCP_SIM_OWN_CLIENT_SECRET", ""),
+            help="That client's secret (or OSCP_SIM_OWN_CLIENT_SECRET).",
+        )
         parser.add_argument("--profile", default=Profile.OSCP_20.value, choices=Profile.values)
         parser.add_argument("--group", action="append", default=[], dest="groups", help="Group id (repeatable).")
         parser.add_argument("--host", default="127.0.0.1")
@@ -73,6 +90,12 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')}: must be more than 0.")
         if options["token"] and not options["platform_url"]:
             raise CommandError("--platform-url: required with --token.")
+        if options["client_id"] and not (options["client_secret"] and options["token_url"]):
+            raise CommandError("--client-id: needs --client-secret and --token-url.")
+        if options["client_id"] and not options["platform_url"]:
+            raise CommandError("--platform-url: required with --client-id.")
+        if options["own_client_id"] and not options["own_client_secret"]:
+            raise CommandError("--own-client-id: needs --own-client-secret.")
         config = Config(
             platform_url=options["platform_url"],
             token=options["token"],
@@ -94,6 +117,11 @@ class Command(BaseCommand):
             wait_register=options["wait_register"],
             faults=faults,
             slow_seconds=options["slow_seconds"],
+            client_id=options["client_id"],
+            client_secret=options["client_secret"],
+            token_url=options["token_url"],
+            own_client_id=options["own_client_id"],
+            own_client_secret=options["own_client_secret"],
         )
         tty = self.stdout.isatty()
         lock = threading.Lock()
@@ -109,6 +137,8 @@ class Command(BaseCommand):
             say(f"[oscp_simulate] {side.role} endpoints at {simulator.base_url(side)}")
         if not config.own_token and not (config.token and simulator.dialect.registers_first):
             say(f"[oscp_simulate] token for the platform to present to us: {simulator.own_token}")
+        if config.own_client_id:
+            say(f"[oscp_simulate] OAuth token URL for the platform: {simulator.url}/oauth/token")
         say(f"[oscp_simulate] control: POST {simulator.url}/_control/fault, GET {simulator.url}/_control/state")
         threading.Thread(target=self._stdin, args=(simulator, say), daemon=True).start()
         started, last_status = time.monotonic(), 0.0
