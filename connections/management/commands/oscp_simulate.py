@@ -19,43 +19,34 @@ from connections.simulator.wire import ForecastShape
 STDIN_HELP = "commands: fault NAME on|off, faults, status, quit"
 
 
+def _from_environment(parser):
+    """Declares an option whose default is read from an environment variable (secrets stay off
+    the command line, where other users of the machine could read them)."""
+
+    def declare(flag: str, variable: str, text: str) -> None:
+        parser.add_argument(flag, default=os.environ.get(variable, ""), help=f"{text} (or {variable}).")
+
+    return declare
+
+
 class Command(BaseCommand):
     help = "Run a simulated OSCP 2.0 partner (Capacity Provider, optionally Optimizer) against the platform."
 
     def add_arguments(self, parser):
         parser.add_argument("--platform-url", default="", help="The platform's OSCP base URL (…/oscp/fp/2.0).")
-        parser.add_argument(
-            "--token",
-            default=os.environ.get("OSCP_SIM_TOKEN", ""),
-            help="The token staff gave the provider, to call the platform with (or OSCP_SIM_TOKEN).",
-        )
-        parser.add_argument(
-            "--optimizer-token",
-            default=os.environ.get("OSCP_SIM_OPTIMIZER_TOKEN", ""),
-            help="Also play a Capacity Optimizer with this token (or OSCP_SIM_OPTIMIZER_TOKEN).",
-        )
-        parser.add_argument(
+        secret = _from_environment(parser)
+        secret("--token", "OSCP_SIM_TOKEN", "The token staff gave the provider, to call the platform with")
+        secret("--optimizer-token", "OSCP_SIM_OPTIMIZER_TOKEN", "Also play a Capacity Optimizer with this token")
+        secret(
             "--own-token",
-            default=os.environ.get("OSCP_SIM_OWN_TOKEN", ""),
-            help="The token the platform presents to us before any register, in wait mode (or OSCP_SIM_OWN_TOKEN).",
+            "OSCP_SIM_OWN_TOKEN",
+            "The token the platform presents to us before any register, in wait mode",
         )
-        parser.add_argument(
-            "--client-id", default="", help="OAuth client id staff issued us: call the platform with Bearer tokens."
-        )
-        parser.add_argument(
-            "--client-secret",
-            default=os.environ.get("OSCP_SIM_CLIENT_SECRET", ""),
-            help="That client's secret (or OSCP_SIM_CLIENT_SECRET).",
-        )
+        parser.add_argument("--client-id", default="", help="OAuth client staff issued us: call with Bearer tokens.")
+        secret("--client-secret", "OSCP_SIM_CLIENT_SECRET", "That client's secret")
         parser.add_argument("--token-url", default="", help="The platform's OAuth token URL (…/oscp/oauth/token).")
-        parser.add_argument(
-            "--own-client-id", default="", help="OAuth client the platform uses at our token URL (<url>/oauth/token)."
-        )
-        parser.add_argument(
-            "--own-client-secret",
-            default=os.environ.get("OSCP_SIM_OWN_CLIENT_SECRET", ""),
-            help="That client's secret (or OSCP_SIM_OWN_CLIENT_SECRET).",
-        )
+        parser.add_argument("--own-client-id", default="", help="OAuth client the platform uses at our token URL.")
+        secret("--own-client-secret", "OSCP_SIM_OWN_CLIENT_SECRET", "That client's secret")
         parser.add_argument("--profile", default=Profile.OSCP_20.value, choices=Profile.values)
         parser.add_argument("--group", action="append", default=[], dest="groups", help="Group id (repeatable).")
         parser.add_argument("--host", default="127.0.0.1")
