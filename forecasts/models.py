@@ -30,14 +30,23 @@ from .choices import (
 def blocks_stored(blocks: list[dict]) -> list[dict]:
     """Blocks (``capacity``, ``phase``, ``unit``, ``start_time``, ``end_time``; validated, times
     aware) as ``Forecast.blocks`` keeps them: the capacity as exact decimal text, times in ISO 8601
-    with their offset."""
+    with their offset. Each time is written once: a block mostly starts where the one before ended."""
+    texts: dict[tuple, str] = {}
+
+    def text(at: datetime) -> str:
+        key = (at, at.tzinfo)  # equal times in other zones are written with their own offset
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = at.isoformat()
+        return found
+
     return [
         {
             "capacity": str(b["capacity"]),
             "phase": b["phase"],
             "unit": b["unit"],
-            "start_time": b["start_time"].isoformat(),
-            "end_time": b["end_time"].isoformat(),
+            "start_time": text(b["start_time"]),
+            "end_time": text(b["end_time"]),
         }
         for b in blocks
     ]

@@ -56,6 +56,11 @@ def _record_columns(model: type[models.Model], names: tuple[str, ...], vendor: s
 
 def insert_columns(model: type[models.Model], names: list[str]) -> str:
     """``INSERT INTO <table> (<columns>)`` for the fields ``names``."""
+    return _insert_columns(model, tuple(names))
+
+
+@cache
+def _insert_columns(model: type[models.Model], names: tuple[str, ...]) -> str:
     fields = [model._meta.get_field(name) for name in names]
     table = connection.ops.quote_name(model._meta.db_table)
     return f"INSERT INTO {table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)})"

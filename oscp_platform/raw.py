@@ -44,11 +44,22 @@ def _plan(model: type[models.Model], columns: tuple[str, ...], vendor: str):
     return field_names, field_indexes, extra, converters
 
 
+# The result columns of each statement text, read from the first result: the text names them, and
+# the driver's description builds an object per column on every read (a tenth of a forecast's
+# statements' own Python). Bounded, in case a caller builds texts per call.
+_COLUMNS: dict[str, tuple[str, ...]] = {}
+_COLUMNS_KEPT = 256
+
+
 def raw_models(model: type[models.Model], sql: str, params) -> list[models.Model]:
     """The rows of ``sql`` as instances of ``model`` (see the module's text)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        columns = tuple(column[0] for column in cursor.description)
+        columns = _COLUMNS.get(sql)
+        if columns is None:
+            columns = tuple(column[0] for column in cursor.description)
+            if len(_COLUMNS) < _COLUMNS_KEPT:
+                _COLUMNS[sql] = columns
         rows = cursor.fetchall()
     field_names, field_indexes, extra, converters = _plan(model, columns, connection.vendor)
     found = []
