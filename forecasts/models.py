@@ -5,6 +5,7 @@ of internal tools."""
 from datetime import datetime
 from decimal import Decimal
 
+import orjson
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -30,23 +31,16 @@ from .choices import (
 def blocks_stored(blocks: list[dict]) -> list[dict]:
     """Blocks (``capacity``, ``phase``, ``unit``, ``start_time``, ``end_time``; validated, times
     aware) as ``Forecast.blocks`` keeps them: the capacity as exact decimal text, times in ISO 8601
-    with their offset. Each time is written once: a block mostly starts where the one before ended."""
-    texts: dict[tuple, str] = {}
-
-    def text(at: datetime) -> str:
-        key = (at, at.tzinfo)  # equal times in other zones are written with their own offset
-        found = texts.get(key)
-        if found is None:
-            found = texts[key] = at.isoformat()
-        return found
-
+    with their offset. The times are written by orjson, all in one call: the same text as
+    ``isoformat()``, at a fraction of its cost per time."""
+    texts = iter(orjson.loads(orjson.dumps([t for b in blocks for t in (b["start_time"], b["end_time"])])))
     return [
         {
             "capacity": str(b["capacity"]),
             "phase": b["phase"],
             "unit": b["unit"],
-            "start_time": text(b["start_time"]),
-            "end_time": text(b["end_time"]),
+            "start_time": next(texts),
+            "end_time": next(texts),
         }
         for b in blocks
     ]
