@@ -5,10 +5,9 @@ JSON parameter, which for the tens to hundreds of rows of a forecast costs a fra
 ``bulk_create``'s VALUES lists (a conversion per field and row, hundreds of parameters) and of
 ``COPY`` (more round trips). Elsewhere ``bulk_create``.
 
-``rows_json`` gives the JSON text for statements that read their rows from
-``jsonb_to_recordset`` themselves (the envelope's replace statement). ``fields_update`` writes
-some fields of one saved instance, for the hot paths where ``save(update_fields=...)`` spends
-several times the UPDATE itself building it."""
+``rows_sql`` gives the ``SELECT`` for callers that insert the rows together with other rows in
+one statement. ``fields_update`` writes some fields of one saved instance, for the hot paths
+where ``save(update_fields=...)`` spends several times the UPDATE itself building it."""
 
 import json
 from datetime import date, datetime, time
@@ -34,7 +33,7 @@ def _json_value_slow(value):
     return _json_value(value)
 
 
-def rows_json(rows: list[dict]) -> str:
+def _json_text(rows: list[dict]) -> str:
     """The rows as JSON text; times in ISO 8601 with full precision, as the columns read them.
     A JSON column holding an integer beyond 64 bits (a partner may send one; jsonb keeps it) is
     written by the standard library instead of orjson, which cannot."""
@@ -52,6 +51,15 @@ def _record_columns(model: type[models.Model], names: tuple[str, ...], vendor: s
     columns = ", ".join(f"{connection.ops.quote_name(field.attname)} {field.db_type(connection)}" for field in fields)
     selected = ", ".join(connection.ops.quote_name(field.attname) for field in fields)
     return columns, selected
+
+
+def rows_sql(
+    model: type[models.Model], rows: list[dict], names: list[str], *, placeholder: str = "%s"
+) -> tuple[str, str]:
+    """``SELECT <names> FROM jsonb_to_recordset(<placeholder>) AS …`` over ``rows`` (dicts keyed by
+    the fields' attnames) and the JSON text its placeholder stands for."""
+    columns, selected = _record_columns(model, tuple(names), connection.vendor)
+    return f"SELECT {selected} FROM jsonb_to_recordset({placeholder}::jsonb) AS rows({columns})", _json_text(rows)
 
 
 def insert_columns(model: type[models.Model], names: list[str]) -> str:
@@ -76,10 +84,9 @@ def rows_insert(model: type[models.Model], rows: list[dict]) -> int:
     if connection.vendor != "postgresql":
         model.objects.bulk_create([model(**row) for row in rows])
         return len(rows)
-    columns, selected = _record_columns(model, tuple(names), connection.vendor)
-    select = f"SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS rows({columns})"
+    select, data = rows_sql(model, rows, names)
     with connection.cursor() as cursor:
-        cursor.execute(f"{insert_columns(model, names)} {select}", [rows_json(rows)])
+        cursor.execute(f"{insert_columns(model, names)} {select}", [data])
     return len(rows)
 
 
@@ -97,7 +104,7 @@ def instances_insert(instances: list[models.Model]) -> list[models.Model]:
     ]
     names = [field.attname for field in fields]
     columns, selected = _record_columns(model, tuple(names), connection.vendor)
-    data = rows_json(rows)
+    data = _json_text(rows)
     pk = connection.ops.quote_name(model._meta.pk.column)
     sql = (
         f"{insert_columns(model, names)} SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) "
