@@ -18,7 +18,7 @@ from groups.choices import GroupMode
 from groups.models import CapacityGroup
 from groups.panels import PANELS
 from groups.selectors import groups_forecast_stale_ids
-from oscp_platform.admin import ReadOnlyAdmin
+from oscp_platform.admin import HTTPS_URL_FORM_FIELDS, ReadOnlyAdmin
 from oscp_platform.dashboard import dashboard_section_register
 
 from . import compliance, selectors
@@ -163,6 +163,7 @@ class InstructionAdmin(ReadOnlyAdmin):
 
 @admin.register(EnvelopeSubscription)
 class EnvelopeSubscriptionAdmin(admin.ModelAdmin):
+    formfield_overrides = HTTPS_URL_FORM_FIELDS
     list_display = ["id", "group", "url", "enabled", "created"]
     list_select_related = ["group"]
     exclude = ["secret"]

@@ -5,6 +5,7 @@ DRF's own token admin lists every key in full; a staff user with view permission
 keys of every other user."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.html import format_html
 from django_celery_beat.models import ClockedSchedule, SolarSchedule
 from oauth2_provider.models import get_grant_model, get_id_token_model, get_refresh_token_model
@@ -30,6 +31,16 @@ def copy_secret(secret: str, element_id: str) -> str:
         secret,
         element_id,
     )
+
+
+#: Admin forms take an address typed without a scheme as ``https://`` (partners are reached over
+#: TLS, and it is Django 6's default; Django 5.2 warns on every URL form field that does not say).
+HTTPS_URL_FORM_FIELDS = {models.URLField: {"assume_scheme": "https"}}
+
+
+def https_url_form_field(db_field, **kwargs):
+    """The same for a ``ModelForm`` declared on its own (its ``Meta.formfield_callback``)."""
+    return db_field.formfield(**HTTPS_URL_FORM_FIELDS.get(type(db_field), {}), **kwargs)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

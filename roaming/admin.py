@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from oscp_platform.admin import OwnerDefaultMixin, ReadOnlyAdmin
+from oscp_platform.admin import HTTPS_URL_FORM_FIELDS, OwnerDefaultMixin, ReadOnlyAdmin, https_url_form_field
 from oscp_platform.crypto import mask
 
 from .models import CredentialsToken, HubClient, RoamingPartner, RoamingPartnerRole, Token
@@ -25,6 +25,7 @@ class RoamingPartnerForm(forms.ModelForm):
     class Meta:
         model = RoamingPartner
         fields = ["owner", "name", "versions_url", "enabled"]
+        formfield_callback = https_url_form_field
 
     def save(self, commit=True):
         partner = super().save(commit=False)
@@ -73,6 +74,7 @@ class HubClientInline(admin.TabularInline):
 @admin.register(RoamingPartner)
 class RoamingPartnerAdmin(OwnerDefaultMixin, SimpleHistoryAdmin):
     form = RoamingPartnerForm
+    formfield_overrides = HTTPS_URL_FORM_FIELDS
     list_display = ["name", "state", "parties", "version", "enabled", "plain_token_seen_at", "state_changed_at"]
     list_filter = ["state", "enabled"]
     search_fields = ["name", "roles__party_id"]

@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from oscp_platform.admin import OwnerDefaultMixin, copy_secret
+from oscp_platform.admin import HTTPS_URL_FORM_FIELDS, OwnerDefaultMixin, copy_secret
 from oscp_platform.crypto import mask
 
 from ..choices import PartnerRole
@@ -141,6 +141,7 @@ class PartnerAdmin(OwnerDefaultMixin, PartnerOutboundAdminMixin, SimpleHistoryAd
     role: str = ""
     groups_relation: str = ""
     form = PartnerAdminForm
+    formfield_overrides = HTTPS_URL_FORM_FIELDS
     change_form_template = "admin/connections/partner_change_form.html"
     list_display = [
         "name",

@@ -40,3 +40,18 @@ def test_admin_register_without_url_reports_the_problem(admin_client):
         changelist, {"action": "register_with_partner", "_selected_action": [partner.id]}, follow=True
     )
     assert b"versions URL and token A are needed" in response.content
+
+
+def test_admin_takes_an_address_typed_without_a_scheme_as_https(admin_client):
+    partner = RoamingPartnerFactory(versions_url="")
+    change = reverse("admin:roaming_roamingpartner_change", args=[partner.id])
+    form = {"owner": partner.owner_id, "name": partner.name, "versions_url": "emsp.example/ocpi/versions"}
+    for inline in admin_client.get(change).context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        form.update({management.add_prefix(name): value for name, value in management.initial.items()})
+
+    response = admin_client.post(change, form)
+
+    assert response.status_code == 302
+    partner.refresh_from_db()
+    assert partner.versions_url == "https://emsp.example/ocpi/versions"
