@@ -1,15 +1,16 @@
 """Writing many new rows at once: ``rows_insert`` for rows whose new ids nobody needs (forecast
 blocks, envelope pieces), ``instances_insert`` for unsaved model instances that get their ids
-(outbox rows). On PostgreSQL one ``INSERT … SELECT FROM jsonb_to_recordset(%s)``: the rows travel as one
-JSON parameter, which for the tens to hundreds of rows of a forecast costs a fraction of
-``bulk_create``'s VALUES lists (a conversion per field and row, hundreds of parameters) and of
-``COPY`` (more round trips). Elsewhere ``bulk_create``.
+(outbox rows). On PostgreSQL one ``INSERT … SELECT FROM jsonb_array_elements(%s)``: the rows
+travel as one JSON parameter, an array per row, which for the tens to hundreds of rows of a
+forecast costs a fraction of ``bulk_create``'s VALUES lists (a conversion per field and row,
+hundreds of parameters) and of ``COPY`` (more round trips). Elsewhere ``bulk_create``.
 
 ``rows_sql`` gives the ``SELECT`` for callers that insert the rows together with other rows in
 one statement. ``fields_update`` writes some fields of one saved instance, for the hot paths
 where ``save(update_fields=...)`` spends several times the UPDATE itself building it."""
 
 import json
+import re
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cache
@@ -44,22 +45,40 @@ def _json_text(rows: list[dict]) -> str:
 
 
 @cache
-def _record_columns(model: type[models.Model], names: tuple[str, ...], vendor: str) -> tuple[str, str]:
-    """(the record's column definitions, the selected columns) for fields ``names``: worked out
-    once per model and fields (a foreign key's type alone takes longer than the insert's JSON)."""
-    fields = [model._meta.get_field(name) for name in names]
-    columns = ", ".join(f"{connection.ops.quote_name(field.attname)} {field.db_type(connection)}" for field in fields)
-    selected = ", ".join(connection.ops.quote_name(field.attname) for field in fields)
-    return columns, selected
+def _record_columns(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
+    """The selected columns for fields ``names``, each read by position from a row ``v`` of the
+    JSON parameter and cast to its column's type: worked out once per model and fields (a foreign
+    key's type alone takes longer than the insert's JSON).
+
+    A row travels as an array rather than an object, and each value is cast on its own: reading
+    96 rows of 12 columns with ``jsonb_to_recordset`` costs PostgreSQL 0.6-1.0 ms, this 0.15 ms.
+    The casts are to the type without its length or precision (``varchar``, ``numeric``): an
+    explicit cast to ``varchar(64)`` would cut a longer value short, where the column refuses it."""
+    selected = []
+    for index, field in enumerate(model._meta.get_field(name) for name in names):
+        kind = _LENGTH.sub("", field.db_type(connection))
+        column = connection.ops.quote_name(field.attname)
+        if kind in ("jsonb", "json"):
+            selected.append(f"CAST(NULLIF(v -> {index}, 'null') AS {kind}) AS {column}")
+        else:
+            selected.append(f"CAST(v ->> {index} AS {kind}) AS {column}")
+    return ", ".join(selected)
+
+
+_LENGTH = re.compile(r"\([^)]*\)")
+
+
+def _json_rows(rows: list[dict], names: list[str]) -> str:
+    return _json_text([[row[name] for name in names] for row in rows])
 
 
 def rows_sql(
     model: type[models.Model], rows: list[dict], names: list[str], *, placeholder: str = "%s"
 ) -> tuple[str, str]:
-    """``SELECT <names> FROM jsonb_to_recordset(<placeholder>) AS …`` over ``rows`` (dicts keyed by
-    the fields' attnames) and the JSON text its placeholder stands for."""
-    columns, selected = _record_columns(model, tuple(names), connection.vendor)
-    return f"SELECT {selected} FROM jsonb_to_recordset({placeholder}::jsonb) AS rows({columns})", _json_text(rows)
+    """``SELECT <names> FROM jsonb_array_elements(<placeholder>) AS v`` over ``rows`` (dicts keyed
+    by the fields' attnames) and the JSON text its placeholder stands for."""
+    selected = _record_columns(model, tuple(names), connection.vendor)
+    return f"SELECT {selected} FROM jsonb_array_elements({placeholder}::jsonb) AS v", _json_rows(rows, names)
 
 
 def insert_columns(model: type[models.Model], names: list[str]) -> str:
@@ -98,17 +117,14 @@ def instances_insert(instances: list[models.Model]) -> list[models.Model]:
         return type(instances[0]).objects.bulk_create(instances) if instances else []
     model = type(instances[0])
     fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    rows = [
-        {"n": n, **{field.attname: field.get_prep_value(field.pre_save(obj, True)) for field in fields}}
-        for n, obj in enumerate(instances)
-    ]
+    rows = [[field.get_prep_value(field.pre_save(obj, True)) for field in fields] for obj in instances]
     names = [field.attname for field in fields]
-    columns, selected = _record_columns(model, tuple(names), connection.vendor)
+    selected = _record_columns(model, tuple(names), connection.vendor)
     data = _json_text(rows)
     pk = connection.ops.quote_name(model._meta.pk.column)
     sql = (
-        f"{insert_columns(model, names)} SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) "
-        f"AS rows(n integer, {columns}) ORDER BY n RETURNING {pk}"
+        f"{insert_columns(model, names)} SELECT {selected} FROM jsonb_array_elements(%s::jsonb) "
+        f"WITH ORDINALITY AS r(v, n) ORDER BY n RETURNING {pk}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [data])
