@@ -50,3 +50,29 @@ def timestamps_loader_install(sender, connection, **kwargs) -> None:
 
 def install() -> None:
     connection_created.connect(timestamps_loader_install, dispatch_uid="oscp_platform.db.timestamps")
+
+
+def lz4_compression(*columns: tuple[str, str]):
+    """A migration step: PostgreSQL compresses the large values of ``columns`` ((table, column)
+    pairs) with LZ4 rather than its default pglz, where the server has LZ4. A forecast's blocks
+    and its message body, about 12 kB of JSON each, take pglz 0.12-0.17 ms each to compress and
+    LZ4 a tenth of that, for a few per cent more room. Values already stored stay as they are; a
+    server without LZ4 (or another database) keeps its default."""
+    from django.db import migrations
+
+    def apply(apps, schema_editor, method="lz4"):
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+            if not cursor.fetchone()[0]:
+                return
+            for table, column in columns:
+                quote = connection.ops.quote_name
+                cursor.execute(f"ALTER TABLE {quote(table)} ALTER COLUMN {quote(column)} SET COMPRESSION {method}")
+
+    def revert(apps, schema_editor):
+        apply(apps, schema_editor, method="default")
+
+    return migrations.RunPython(apply, revert, elidable=True)

@@ -9,8 +9,10 @@ from django.db import connection
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg.pq import Format
 
+from connections.models import Message
 from forecasts.models import GroupModeChange
 from oscp_platform.db import UtcTimestampLoader
+from tests.forecasts.factories import ForecastFactory
 from tests.groups.factories import CapacityGroupFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -63,3 +65,24 @@ def test_model_times_round_trip_through_the_orm():
     loaded = GroupModeChange.objects.get(pk=change.pk)
     assert loaded.at == at and loaded.at.tzinfo is UTC
     assert GroupModeChange.objects.filter(at__gt=at - timedelta(microseconds=1), at__lt=at + timedelta(1)).count() == 1
+
+
+def test_large_message_bodies_and_forecast_blocks_are_stored_compressed_with_lz4():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL was built without LZ4")
+    group = CapacityGroupFactory()
+    blocks = [{"start": f"2026-12-03T{h:02d}:00:00Z", "capacity": h * 1.5, "unit": "KW"} for h in range(24)] * 8
+    message = Message.objects.create(
+        direction="in", message_type="UpdateGroupCapacityForecast", request_id="r", status="accepted", body=blocks
+    )
+    forecast = ForecastFactory(group=group, blocks=blocks)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(body) FROM connections_message WHERE id = %s", [message.id])
+        assert cursor.fetchone()[0] == "lz4"
+        cursor.execute("SELECT pg_column_compression(blocks) FROM forecasts_forecast WHERE id = %s", [forecast.id])
+        assert cursor.fetchone()[0] == "lz4"
+    message.refresh_from_db()
+    assert message.body == blocks
