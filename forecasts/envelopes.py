@@ -15,6 +15,7 @@ Rules
   instant keep applying until they end ("cut-over"), then the fallback sources apply.
 """
 
+import itertools
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,6 +103,12 @@ def _layer(sources: list[Source], start: datetime, end: datetime) -> list[tuple[
     that source's blocks covering it."""
     if start >= end:
         return []
+    if len(sources) == 1:
+        blocks = [b for b in sources[0].blocks if b.end > start and b.start < end]
+        if all(a.end <= b.start for a, b in itertools.pairwise(blocks)):
+            # One schedule whose blocks follow each other without overlapping (what partners
+            # send): each block is an interval of its own, clipped to the range.
+            return [(max(b.start, start), min(b.end, end), sources[0], [b]) for b in blocks]
     bounds = {start, end}
     for source in sources:
         for block in source.blocks:

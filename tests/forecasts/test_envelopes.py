@@ -100,3 +100,32 @@ def test_gaps_are_filled_with_the_fallback_value():
         (T, T + Q, 5, "default"),
         (T + 2 * Q, T + 3 * Q, 5, "default"),
     ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_schedule_gives_the_pieces_the_general_layering_gives(seed):
+    """A single schedule takes a shorter path when its blocks follow each other; its pieces are
+    those of the general layering (here forced by a second schedule without blocks), whatever the
+    gaps, repeated values, clipping, or blocks out of order or overlapping."""
+    import random
+
+    rng = random.Random(seed)
+    blocks, at = [], T
+    for _ in range(rng.randint(1, 30)):
+        at += Q * rng.choice([0, 0, 0, 1])  # a gap now and then
+        length = Q * rng.choice([1, 1, 2, 4])
+        if rng.random() < 0.1 and blocks:  # an overlap or a block on another phase at the same time
+            start = blocks[-1].start
+        else:
+            start = at
+        blocks.append(blk(rng.choice([5, 5, 11, 22.5]), start, start + length, phase=rng.choice(["ALL", "ALL", "ONE"])))
+        at = start + length
+    if rng.random() < 0.2:
+        rng.shuffle(blocks)
+    source = Source(7, T, blocks)
+    start, end = T + Q * rng.randint(0, 3), at - Q * rng.randint(0, 3)
+
+    alone = schedule_pieces(sources=[source], fallback_sources=[], start=start, end=end)
+    general = schedule_pieces(sources=[source, Source(8, T - Q, [])], fallback_sources=[], start=start, end=end)
+
+    assert alone == general
