@@ -52,7 +52,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from oscp_platform.broker import task_publish
-from oscp_platform.bulk import instances_insert
+from oscp_platform.bulk import instance_row, instances_insert, rows_insert_returning
 
 from . import client
 from .choices import ConnectionState, MessageDirection, MessageStatus
@@ -128,6 +128,39 @@ def outbox_enqueue_many(messages: list[Message]) -> list[Message]:
     created = instances_insert(messages)
     outbox_publish([message.id for message in created])
     return created
+
+
+def outbox_enqueue_bodies(items: list[tuple], *, now: datetime | None = None) -> list[int]:
+    """Write many outbound messages to partners in one INSERT, each item (partner id, group id or
+    None, message type, body), and return their ids in order; they are published on commit.
+
+    For the many messages of a report round: every other column is what ``outbox_message``
+    gives, worked out once for the batch, and no model instance is built per message."""
+    if not items:
+        return []
+    if connection.vendor != "postgresql":
+        messages = [
+            outbox_message(partner=None, message_type=message_type, body=body, now=now)
+            for _, _, message_type, body in items
+        ]
+        for message, (partner_id, group_id, _, _) in zip(messages, items, strict=True):
+            message.partner_id, message.group_id = partner_id, group_id
+        return [message.id for message in outbox_enqueue_many(messages)]
+    template = instance_row(outbox_message(partner=None, message_type="", body=None, now=now))
+    rows = [
+        {
+            **template,
+            "partner_id": partner_id,
+            "group_id": group_id,
+            "message_type": message_type,
+            "body": body,
+            "request_id": str(uuid.uuid4()),
+        }
+        for partner_id, group_id, message_type, body in items
+    ]
+    ids = rows_insert_returning(Message, rows)
+    outbox_publish(ids)
+    return ids
 
 
 def outbox_publish(message_ids: list[int], *, countdown: float = 0) -> None:

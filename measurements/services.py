@@ -13,7 +13,7 @@ from psycopg.errors import UniqueViolation
 
 from connections.client import call_refusal
 from connections.models import Message
-from connections.outbox import outbox_enqueue, outbox_enqueue_many, outbox_message
+from connections.outbox import outbox_enqueue, outbox_enqueue_bodies
 from groups.choices import Audience
 from groups.models import CapacityGroup
 from oscp_platform.broker import task_publish
@@ -189,13 +189,13 @@ def report_cursors_dispatch(*, now: datetime) -> list[int]:
     return list(report_cursors_due(closed_by=now - _report_delay()).values_list("id", flat=True))
 
 
-def report_cursor_advance(*, cursor_id: int, now: datetime) -> list[Message]:
+def report_cursor_advance(*, cursor_id: int, now: datetime) -> list[int]:
     """``report_cursors_advance`` for one cursor."""
     return report_cursors_advance(cursor_ids=[cursor_id], now=now)
 
 
 @transaction.atomic
-def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Message]:
+def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[int]:
     """Report every closed period of the given cursors not yet reported, oldest first, at most
     ``MEASUREMENT_CATCHUP_PERIODS`` per cursor (older ones are dropped and noted on the cursor).
 
@@ -204,7 +204,7 @@ def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Mess
     reported once per audience however many workers run); one aggregation query measures every
     asset of every period; one INSERT writes the outbox rows and one UPDATE advances the cursors;
     after commit the rows are published in batches, and the compliance checks of the provider
-    reports in one task. Returns the messages written, oldest period first per cursor."""
+    reports in one task. Returns the ids of the messages written, oldest period first per cursor."""
     due = report_cursors_due(closed_by=now - _report_delay()).filter(id__in=cursor_ids)
     cursors = list(due.select_related("group").only(*REPORT_CURSOR_FIELDS))
     if not cursors:
@@ -240,14 +240,7 @@ def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Mess
         for start, end in windows:
             report = next(reports)
             if report.body is not None:
-                messages.append(
-                    outbox_message(
-                        partner=partner,
-                        message_type=report.message_type,
-                        body=report.body,
-                        group=cursor.group,
-                    )
-                )
+                messages.append((partner.id, cursor.group_id, report.message_type, report.body))
                 sources.append(cursor)
                 outcome = ReportOutcome.QUEUED
             else:
@@ -265,9 +258,9 @@ def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[Mess
         cursor.last_outcome = outcome
         cursor.last_detail = detail[:255]
         cursor.last_attempt_at = now
-    created = outbox_enqueue_many(messages) if messages else []
-    for cursor, message in zip(sources, created, strict=True):
-        cursor.last_message_id = message.id
+    created = outbox_enqueue_bodies(messages, now=now)
+    for cursor, message_id in zip(sources, created, strict=True):
+        cursor.last_message_id = message_id
     _cursors_save([cursor for cursor, _, _ in plans], now=now)
     if dropped:
         logger.warning("%s report cursor(s) dropped periods beyond catch-up (see each cursor's detail)", dropped)

@@ -346,3 +346,23 @@ def test_enqueue_many_stores_each_message_as_saving_it_would(partner, queued, dj
     with connection.cursor() as cursor:
         cursor.execute("SELECT sealed_body FROM connections_message WHERE id = %s", [created[-1].id])
         assert "secret-body" not in cursor.fetchone()[0]
+
+
+def test_bodies_enqueued_together_are_the_rows_one_enqueue_writes(partner, queued, django_capture_on_commit_callbacks):
+    now = timezone.now()
+    single = outbox.outbox_enqueue(partner=partner, message_type="UpdateGroupMeasurements", body={"n": 0}, now=now)
+    items = [(partner.id, None, "UpdateGroupMeasurements", {"n": n, "text": "é \" '"}) for n in range(1, 4)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ids = outbox.outbox_enqueue_bodies(items, now=now)
+
+    assert [message_id for message_id, _ in queued] == ids  # published on commit
+    assert ids == sorted(ids)
+    rows = Message.objects.in_bulk(ids)
+    assert [rows[message_id].body for message_id in ids] == [body for *_, body in items]
+    compared = ["partner_id", "group_id", "direction", "message_type", "status", "url", "method", "headers"]
+    compared += ["ordering_key", "sealed_body", "sealed_headers", "next_attempt_at", "deadline", "attempts", "error"]
+    single.refresh_from_db()
+    for message in rows.values():
+        assert {name: getattr(message, name) for name in compared} == {name: getattr(single, name) for name in compared}
+    assert len({single.request_id, *(m.request_id for m in rows.values())}) == 4

@@ -7,10 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from measurements import power
+from connections.models import Message
+from measurements import power, services
 from measurements.aggregation import AssetSpec
 from measurements.power import site_statistic
-from measurements.services import report_cursor_advance
 from tests.groups.factories import AssetFactory, CapacityGroupFactory
 from tests.measurements import oracle
 from tests.measurements.factories import ReportCursorFactory
@@ -99,7 +99,8 @@ def test_combined_report_carries_the_site_maximum_in_the_assets_units(staggered)
     a.instantaneous = {"propertyNames": ["watts"], "unit": "kW", "multiplier": 0.001, "statisticType": "Maximum"}
     a.save()
     cursor = ReportCursorFactory(group=group, period="Minute", last_period_end=T0, next_due_at=END)
-    [message] = report_cursor_advance(cursor_id=cursor.id, now=END + timedelta(seconds=30))
+    [message_id] = services.report_cursor_advance(cursor_id=cursor.id, now=END + timedelta(seconds=30))
+    message = Message.objects.get(id=message_id)
 
     [entry] = message.body["measurements"]
     assert entry["asset_id"] == "SITE"
@@ -121,7 +122,8 @@ def test_average_and_mixed_statistics_add_up_per_asset(staggered, statistics, ex
         asset.instantaneous["statisticType"] = statistic
         asset.save()
     cursor = ReportCursorFactory(group=group, period="Minute", last_period_end=T0, next_due_at=END)
-    [message] = report_cursor_advance(cursor_id=cursor.id, now=END + timedelta(seconds=30))
+    [message_id] = services.report_cursor_advance(cursor_id=cursor.id, now=END + timedelta(seconds=30))
+    message = Message.objects.get(id=message_id)
     [entry] = message.body["measurements"]
     assert entry["instantaneous_measurement"]["value"] == pytest.approx(expected, abs=1e-6)
 
