@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.db.models import Q, QuerySet
 
@@ -36,27 +37,27 @@ def report_assets(*, group, audience: str) -> list:
     return list(group.assets.filter(audience=audience, enabled=True).select_related("group"))
 
 
-# What a report round reads of a cursor and its group, and of an asset.
+# What a report round reads of a cursor and its group, and of an asset. The round reads them as
+# plain rows (``SimpleNamespace``: the same attribute names) rather than model instances, which
+# for a thousand of each took a tenth of the round.
 REPORT_CURSOR_FIELDS = [
-    *(f.name for f in ReportCursor._meta.concrete_fields if f.name not in ("created", "modified")),
-    *(
-        f"group__{name}"
-        for name in (
-            "owner",
-            "identifier",
-            "enabled",
-            "capacity_provider",
-            "capacity_optimizer",
-            "capacity_provider_measurement_period",
-            "capacity_optimizer_measurement_period",
-            "report_zero_when_no_data",
-            "combined_asset_id",
-        )
-    ),
+    f.attname for f in ReportCursor._meta.concrete_fields if f.name not in ("group", "created", "modified")
+]
+REPORT_GROUP_FIELDS = [
+    "id",
+    "owner_id",
+    "identifier",
+    "enabled",
+    "capacity_provider_id",
+    "capacity_optimizer_id",
+    "capacity_provider_measurement_period",
+    "capacity_optimizer_measurement_period",
+    "report_zero_when_no_data",
+    "combined_asset_id",
 ]
 REPORT_ASSET_FIELDS = [
     "id",
-    "group",
+    "group_id",
     "identifier",
     "audience",
     "enabled",
@@ -69,12 +70,28 @@ REPORT_ASSET_FIELDS = [
 ]
 
 
+def report_cursors_claim(*, cursor_ids: list[int], closed_by: datetime) -> list[SimpleNamespace]:
+    """The cursors of ``cursor_ids`` still due by ``closed_by``, locked (``report_cursors_due``),
+    each with its ``group``, as plain rows."""
+    group_columns = [f"group__{name}" if name != "id" else "group_id" for name in REPORT_GROUP_FIELDS]
+    rows = report_cursors_due(closed_by=closed_by).filter(id__in=cursor_ids)
+    cursors = []
+    split = len(REPORT_CURSOR_FIELDS)
+    for row in rows.values_list(*REPORT_CURSOR_FIELDS, *group_columns):
+        cursor = SimpleNamespace(**dict(zip(REPORT_CURSOR_FIELDS, row[:split], strict=True)))
+        cursor.group = SimpleNamespace(**dict(zip(REPORT_GROUP_FIELDS, row[split:], strict=True)))
+        cursor.group_id = cursor.group.id
+        cursors.append(cursor)
+    return cursors
+
+
 def report_assets_of(*, groups: dict) -> dict[tuple[int, str], list]:
-    """The enabled assets of ``groups`` (by id) per (group id, audience), in one query; each
-    asset's ``group`` is the given one."""
+    """The enabled assets of ``groups`` (by id) per (group id, audience), in one query, as plain
+    rows; each asset's ``group`` is the given one."""
     found = defaultdict(list)
-    assets = Asset.objects.filter(group_id__in=list(groups), enabled=True).only(*REPORT_ASSET_FIELDS)
-    for asset in assets.order_by("id"):
+    assets = Asset.objects.filter(group_id__in=list(groups), enabled=True).order_by("id")
+    for row in assets.values_list(*REPORT_ASSET_FIELDS):
+        asset = SimpleNamespace(**dict(zip(REPORT_ASSET_FIELDS, row, strict=True)))
         asset.group = groups[asset.group_id]
         found[(asset.group_id, asset.audience)].append(asset)
     return found

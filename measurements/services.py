@@ -33,7 +33,7 @@ from .reports import (
     reports_build,
     window_of,
 )
-from .selectors import AUDIENCE_FIELDS, REPORT_CURSOR_FIELDS, report_assets_of, report_cursors_due, report_partners
+from .selectors import AUDIENCE_FIELDS, report_assets_of, report_cursors_claim, report_cursors_due, report_partners
 from .sql import db_time, json_time, rows_param, rows_sql
 
 COMPLIANCE_CHECKS_TASK = "forecasts.compliance_checks"
@@ -205,8 +205,7 @@ def report_cursors_advance(*, cursor_ids: list[int], now: datetime) -> list[int]
     asset of every period; one INSERT writes the outbox rows and one UPDATE advances the cursors;
     after commit the rows are published in batches, and the compliance checks of the provider
     reports in one task. Returns the ids of the messages written, oldest period first per cursor."""
-    due = report_cursors_due(closed_by=now - _report_delay()).filter(id__in=cursor_ids)
-    cursors = list(due.select_related("group").only(*REPORT_CURSOR_FIELDS))
+    cursors = report_cursors_claim(cursor_ids=cursor_ids, closed_by=now - _report_delay())
     if not cursors:
         return []
     groups = {cursor.group_id: cursor.group for cursor in cursors}
@@ -282,7 +281,7 @@ _CURSOR_COLUMNS += [("next_due_at", "TIMESTAMP WITH TIME ZONE"), ("last_outcome"
 _CURSOR_COLUMNS += [("last_attempt_at", "TIMESTAMP WITH TIME ZONE"), ("last_message_id", "BIGINT")]
 
 
-def _cursors_save(cursors: list[ReportCursor], *, now: datetime) -> None:
+def _cursors_save(cursors: list, *, now: datetime) -> None:
     """Advance the cursors in one UPDATE (a bookkeeping change: no history)."""
     if not cursors:
         return
